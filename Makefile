@@ -1,0 +1,63 @@
+# corral: build, test, demo, bench, install, asan, deps.
+# The module is built against Lua 5.4's headers only; it does not link liblua.
+
+CC       ?= cc
+LUA      ?= lua5.4
+PREFIX   ?= /usr/local
+LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror $(LUA_INC)
+LDFLAGS  += -shared
+
+SRC      := $(wildcard engine/*.c)
+OBJ      := $(patsubst engine/%.c,build/obj/%.o,$(SRC))
+MODULE   := build/corral/core.so
+
+DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config
+BENCHDEBS:= parallel python3
+
+.PHONY: all deps test demo bench asan install clean
+
+all: $(MODULE)
+
+$(MODULE): $(OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJ)
+
+build/obj/%.o: engine/%.c engine/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Install whatever Debian packages are missing (root), or print the command (not root).
+deps:
+	@scripts/deps.sh $(DEBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run-specs.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	scripts/corral run scripts/examples/demo.lua
+
+bench: deps
+	@scripts/deps.sh $(BENCHDEBS)
+	@$(MAKE) --no-print-directory all
+	scripts/bench/run.sh
+
+# ASan + UBSan: a separate build; specs run with the sanitizer runtime preloaded.
+asan: deps
+	$(MAKE) --no-print-directory clean
+	$(MAKE) --no-print-directory all CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-shared -fsanitize=address,undefined"
+	CORRAL_ASAN=1 scripts/run-specs.sh
+	$(MAKE) --no-print-directory clean
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/share/lua/5.4/corral $(DESTDIR)$(PREFIX)/lib/lua/5.4/corral $(DESTDIR)$(PREFIX)/bin
+	install -m 644 lua/corral/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/corral/
+	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/corral/core.so
+	sed -e 's|^CORRAL_INSTALLED=.*|CORRAL_INSTALLED=1|' scripts/corral > $(DESTDIR)$(PREFIX)/bin/corral
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/corral
+
+clean:
+	rm -rf build

@@ -1,0 +1,21 @@
+/* corral.core: shared declarations of the engine's files.
+ * Each file registers its functions into the module table (at the top of the stack). */
+#ifndef CORRAL_CORE_H
+#define CORRAL_CORE_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+/* Return fail, "what: strerror(errno)", errno in the style of luaL_fileresult. */
+int corral_oserror(lua_State *L, const char *what);
+
+/* Signal by name ("TERM", "SIGTERM") or number; raises on an unknown name. */
+int corral_checksignal(lua_State *L, int arg);
+const char *corral_signame(int sig);
+
+void corral_open_proc(lua_State *L);
+void corral_open_spawn(lua_State *L);
+void corral_open_loop(lua_State *L);
+void corral_open_wire(lua_State *L);
+
+#endif

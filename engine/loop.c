@@ -1,0 +1,247 @@
+/* loop: the descriptors an event loop is made of, as plain integers for the Lua loop:
+ * epoll (readiness), timerfd (the next deadline, so the epoll fd alone tells a host when corral
+ * has work), signalfd (INT/TERM/HUP become readable events instead of handlers), and
+ * non-blocking reads and writes. No logic runs in a signal handler: there is none. */
+#include "core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXEVENTS 64
+
+static int checkfd(lua_State *L, int arg) {
+  lua_Integer fd = luaL_checkinteger(L, arg);
+  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, arg, "bad file descriptor");
+  return (int)fd;
+}
+
+static int l_epoll_create(lua_State *L) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return corral_oserror(L, "epoll_create1");
+  lua_pushinteger(L, ep);
+  return 1;
+}
+
+/* epoll_add(ep, fd [, "w"]): watch fd for reading (or writing); the fd itself is the token. */
+static int l_epoll_add(lua_State *L) {
+  int ep = checkfd(L, 1), fd = checkfd(L, 2);
+  const char *mode = luaL_optstring(L, 3, "r");
+  struct epoll_event ev = { .events = mode[0] == 'w' ? EPOLLOUT : EPOLLIN, .data.fd = fd };
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) return corral_oserror(L, "epoll_ctl");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_epoll_del(lua_State *L) {
+  int ep = checkfd(L, 1), fd = checkfd(L, 2);
+  if (epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) < 0) return corral_oserror(L, "epoll_ctl");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* epoll_wait(ep, ms) -> fd, fd, ... of the ready descriptors (none on timeout or EINTR). */
+static int l_epoll_wait(lua_State *L) {
+  int ep = checkfd(L, 1);
+  int ms = (int)luaL_optinteger(L, 2, -1);
+  struct epoll_event ev[MAXEVENTS];
+  int n = epoll_wait(ep, ev, MAXEVENTS, ms);
+  if (n < 0) {
+    if (errno == EINTR) return 0;
+    return corral_oserror(L, "epoll_wait");
+  }
+  luaL_checkstack(L, n, "too many events");
+  for (int i = 0; i < n; i++) lua_pushinteger(L, ev[i].data.fd);
+  return n;
+}
+
+static int l_timerfd_create(lua_State *L) {
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (fd < 0) return corral_oserror(L, "timerfd_create");
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* timerfd_set(fd, deadline): arm for a monotonic time in seconds (as core.now()); nil disarms. */
+static int l_timerfd_set(lua_State *L) {
+  int fd = checkfd(L, 1);
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  if (!lua_isnoneornil(L, 2)) {
+    double t = luaL_checknumber(L, 2);
+    if (t <= 0) t = 1e-9;  /* zero would disarm */
+    its.it_value.tv_sec = (time_t)t;
+    its.it_value.tv_nsec = (long)((t - (double)its.it_value.tv_sec) * 1e9);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+  }
+  if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) < 0) return corral_oserror(L, "timerfd_settime");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static sigset_t saved_mask;
+static int catching = -1;
+
+static int sigset_from(lua_State *L, int arg, sigset_t *set) {
+  luaL_checktype(L, arg, LUA_TTABLE);
+  sigemptyset(set);
+  lua_Integer n = luaL_len(L, arg);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, arg, i);
+    sigaddset(set, corral_checksignal(L, lua_gettop(L)));
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* sigcatch({"INT", "TERM", "HUP"}) -> fd: block those signals and read them from a signalfd.
+ * One catcher at a time; sigrelease restores the mask that was in force before. */
+static int l_sigcatch(lua_State *L) {
+  sigset_t set;
+  sigset_from(L, 1, &set);
+  if (catching >= 0) return luaL_error(L, "signals are already being caught");
+  int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) return corral_oserror(L, "signalfd");
+  if (sigprocmask(SIG_BLOCK, &set, &saved_mask) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return corral_oserror(L, "sigprocmask");
+  }
+  catching = fd;
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* sigread(fd) -> signo, signo, ... (nothing when none is pending) */
+static int l_sigread(lua_State *L) {
+  int fd = checkfd(L, 1);
+  struct signalfd_siginfo si[16];
+  ssize_t n = read(fd, si, sizeof si);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    return corral_oserror(L, "read signalfd");
+  }
+  int k = (int)(n / (ssize_t)sizeof si[0]);
+  for (int i = 0; i < k; i++) lua_pushinteger(L, si[i].ssi_signo);
+  return k;
+}
+
+static int l_sigrelease(lua_State *L) {
+  int fd = checkfd(L, 1);
+  if (fd != catching) return luaL_argerror(L, 1, "not the signal catcher");
+  catching = -1;
+  close(fd);
+  if (sigprocmask(SIG_SETMASK, &saved_mask, NULL) < 0) return corral_oserror(L, "sigprocmask");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* read(fd [, max]) -> data | "" at end of file | false when nothing is ready
+ *                  | fail, message, errno */
+static int l_read(lua_State *L) {
+  int fd = checkfd(L, 1);
+  lua_Integer max = luaL_optinteger(L, 2, 65536);
+  luaL_argcheck(L, max > 0 && max <= (1 << 24), 2, "size out of range");
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, (size_t)max);
+  ssize_t n;
+  do n = read(fd, p, (size_t)max);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN) { lua_pushboolean(L, 0); return 1; }
+    return corral_oserror(L, "read");
+  }
+  luaL_pushresultsize(&b, (size_t)n);
+  return 1;
+}
+
+/* write(fd, data [, offset]) -> bytes written (0 when the fd is full) | fail, message, errno */
+static int l_write(lua_State *L) {
+  int fd = checkfd(L, 1);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  lua_Integer off = luaL_optinteger(L, 3, 0);
+  luaL_argcheck(L, off >= 0 && (size_t)off <= len, 3, "offset out of range");
+  ssize_t n;
+  do n = write(fd, s + off, len - (size_t)off);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN) { lua_pushinteger(L, 0); return 1; }
+    return corral_oserror(L, "write");
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+static int l_close(lua_State *L) {
+  int fd = checkfd(L, 1);
+  if (close(fd) < 0 && errno != EINTR) return corral_oserror(L, "close");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* pipe() -> read_fd, write_fd (both close-on-exec; the read end non-blocking) */
+static int l_pipe(lua_State *L) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return corral_oserror(L, "pipe");
+  if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    errno = e;
+    return corral_oserror(L, "fcntl");
+  }
+  lua_pushinteger(L, p[0]);
+  lua_pushinteger(L, p[1]);
+  return 2;
+}
+
+/* socketpair() -> fd_a, fd_b: a stream pair, close-on-exec; a is non-blocking (the parent's end). */
+static int l_socketpair(lua_State *L) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return corral_oserror(L, "socketpair");
+  if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+    int e = errno;
+    close(sv[0]);
+    close(sv[1]);
+    errno = e;
+    return corral_oserror(L, "fcntl");
+  }
+  lua_pushinteger(L, sv[0]);
+  lua_pushinteger(L, sv[1]);
+  return 2;
+}
+
+/* set_blocking(fd, bool) */
+static int l_set_blocking(lua_State *L) {
+  int fd = checkfd(L, 1);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return corral_oserror(L, "fcntl");
+  fl = lua_toboolean(L, 2) ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, fl) < 0) return corral_oserror(L, "fcntl");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static const luaL_Reg loop_funcs[] = {
+  {"epoll_create", l_epoll_create}, {"epoll_add", l_epoll_add},
+  {"epoll_del", l_epoll_del}, {"epoll_wait", l_epoll_wait},
+  {"timerfd_create", l_timerfd_create}, {"timerfd_set", l_timerfd_set},
+  {"sigcatch", l_sigcatch}, {"sigread", l_sigread}, {"sigrelease", l_sigrelease},
+  {"read", l_read}, {"write", l_write}, {"close", l_close},
+  {"pipe", l_pipe}, {"socketpair", l_socketpair}, {"set_blocking", l_set_blocking},
+  {NULL, NULL}
+};
+
+void corral_open_loop(lua_State *L) {
+  luaL_setfuncs(L, loop_funcs, 0);
+}

@@ -1,0 +1,240 @@
+/* spawn: start a command in a new process group (or session) without forking the parent.
+ *
+ * posix_spawn in glibc uses clone(CLONE_VFORK), so the cost does not grow with the parent's
+ * memory, and it reports exec and chdir failures as an error number. The child gets default
+ * dispositions for every signal and an empty mask (a parent that ignores SIGINT must not make
+ * its commands deaf to Ctrl-C), and sees no descriptor above the ones it was given.
+ * A pidfd is opened for the child at once: the caller watches and reaps through it only. */
+#include "core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAXFDMAP 8
+
+typedef struct {
+  posix_spawn_file_actions_t fa;
+  int fa_ready;
+  int pipes[3][2];        /* capture pipes for fd 0..2: [0] read end, [1] write end */
+  char **argv, **envp;
+} spawn_state;
+
+static void free_strv(char **v) {
+  if (!v) return;
+  for (char **p = v; *p; p++) free(*p);
+  free(v);
+}
+
+static void state_cleanup(spawn_state *s, int close_parent_ends) {
+  if (s->fa_ready) posix_spawn_file_actions_destroy(&s->fa);
+  for (int i = 0; i < 3; i++) {
+    int parent_end = i == 0 ? 1 : 0;
+    if (s->pipes[i][1 - parent_end] >= 0) close(s->pipes[i][1 - parent_end]);
+    if (close_parent_ends && s->pipes[i][parent_end] >= 0) close(s->pipes[i][parent_end]);
+  }
+  free_strv(s->argv);
+  free_strv(s->envp);
+}
+
+/* Raise unless opts[field] is an array of strings without zero bytes (or absent, if allowed). */
+static void check_strv(lua_State *L, int opts, const char *field, int required) {
+  int t = lua_getfield(L, opts, field);
+  if (t == LUA_TNIL && !required) { lua_pop(L, 1); return; }
+  if (t != LUA_TTABLE)
+    luaL_error(L, "bad option '%s' to 'spawn' (table expected, got %s)", field, luaL_typename(L, -1));
+  lua_Integer n = luaL_len(L, -1);
+  if (required && n < 1) luaL_error(L, "bad option '%s' to 'spawn' (empty)", field);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+      luaL_error(L, "bad option '%s' to 'spawn' (%s[%d] is %s, string expected)", field, field,
+                 (int)i, luaL_typename(L, -1));
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (strlen(s) != len) luaL_error(L, "bad option '%s' to 'spawn' (%s[%d] contains a zero byte)", field, field, (int)i);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* A NULL-terminated copy of a checked string array (NULL when absent or out of memory). */
+static char **copy_strv(lua_State *L, int opts, const char *field) {
+  if (lua_getfield(L, opts, field) != LUA_TTABLE) { lua_pop(L, 1); return NULL; }
+  lua_Integer n = luaL_len(L, -1);
+  char **v = calloc((size_t)n + 1, sizeof(char *));
+  for (lua_Integer i = 1; v && i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    v[i - 1] = strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (!v[i - 1]) { free_strv(v); v = NULL; }
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* How fd `target` of the child is set up, from opts.stdin/stdout/stderr:
+ * "inherit" | "null" | "pipe" | an integer fd | a table { path = "...", append = bool }. */
+static int setup_stdio(lua_State *L, int opts, spawn_state *s, int target, const char *field) {
+  int t = lua_getfield(L, opts, field);
+  int r = 0;
+  if (t == LUA_TNIL || (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "inherit") == 0)) {
+    r = 0;
+  } else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "null") == 0) {
+    r = posix_spawn_file_actions_addopen(&s->fa, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
+  } else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "pipe") == 0) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) { lua_pop(L, 1); return errno; }
+    s->pipes[target][0] = p[0];
+    s->pipes[target][1] = p[1];
+    int parent_end = target == 0 ? p[1] : p[0];
+    if (fcntl(parent_end, F_SETFL, O_NONBLOCK) < 0) { lua_pop(L, 1); return errno; }
+    r = posix_spawn_file_actions_adddup2(&s->fa, target == 0 ? p[0] : p[1], target);
+  } else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) {
+    r = posix_spawn_file_actions_adddup2(&s->fa, (int)lua_tointeger(L, -1), target);
+  } else if (t == LUA_TTABLE) {
+    lua_getfield(L, -1, "path");
+    const char *path = lua_tostring(L, -1);
+    lua_getfield(L, -2, "append");
+    int append = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    int flags = target == 0 ? O_RDONLY : (O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC));
+    r = posix_spawn_file_actions_addopen(&s->fa, target, path, flags, 0666);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return r;
+}
+
+/* Raise on a malformed stdio option now, before spawn allocates anything. */
+static void check_stdio(lua_State *L, int opts, const char *field) {
+  int t = lua_getfield(L, opts, field);
+  int ok = t == LUA_TNIL || (t == LUA_TNUMBER && lua_isinteger(L, -1));
+  if (t == LUA_TSTRING) {
+    const char *v = lua_tostring(L, -1);
+    ok = !strcmp(v, "inherit") || !strcmp(v, "null") || !strcmp(v, "pipe");
+  } else if (t == LUA_TTABLE) {
+    ok = lua_getfield(L, -1, "path") == LUA_TSTRING;
+    lua_pop(L, 1);
+  }
+  if (!ok) luaL_error(L, "bad option '%s' to 'spawn' (\"inherit\", \"null\", \"pipe\", fd or {path=} expected)", field);
+  lua_pop(L, 1);
+}
+
+/* spawn(opts) -> pid, pidfd, stdin_w|false, stdout_r|false, stderr_r|false
+ *             | fail, message, errno
+ * opts: argv = {...} (required), path = true (search PATH), cwd, env = {"K=V", ...},
+ *       stdin/stdout/stderr (see setup_stdio), setsid = bool, fds = { [n] = fd, ... } (n >= 3). */
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  spawn_state s;
+  memset(&s, 0, sizeof s);
+  for (int i = 0; i < 3; i++) s.pipes[i][0] = s.pipes[i][1] = -1;
+  posix_spawnattr_t attr;
+  int err = 0, closefrom = 3;
+  const char *what = NULL;
+
+  lua_getfield(L, 1, "cwd");
+  const char *cwd = luaL_opt(L, lua_tostring, -1, NULL);
+  lua_getfield(L, 1, "setsid");
+  int setsid = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "path");
+  int search = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  lua_pop(L, 2);  /* cwd stays on the stack so the string lives */
+
+  /* Argument checks raise before anything is allocated that a raise would leak. */
+  int fdmap[MAXFDMAP][2], nfd = 0;
+  if (lua_getfield(L, 1, "fds") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1) || lua_tointeger(L, -2) < 3 || nfd == MAXFDMAP)
+        luaL_error(L, "bad option 'fds' to 'spawn' (up to %d integer pairs { [n >= 3] = fd })", MAXFDMAP);
+      fdmap[nfd][0] = (int)lua_tointeger(L, -2);
+      fdmap[nfd][1] = (int)lua_tointeger(L, -1);
+      if (fdmap[nfd][0] + 1 > closefrom) closefrom = fdmap[nfd][0] + 1;
+      nfd++;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  check_stdio(L, 1, "stdin");
+  check_stdio(L, 1, "stdout");
+  check_stdio(L, 1, "stderr");
+  check_strv(L, 1, "argv", 1);
+  check_strv(L, 1, "env", 0);
+  /* From here on nothing raises: failures go through state_cleanup. */
+  s.argv = copy_strv(L, 1, "argv");
+  if (!s.argv) { err = ENOMEM; what = "spawn"; goto fail; }
+  if (lua_getfield(L, 1, "env") == LUA_TTABLE) {
+    s.envp = copy_strv(L, 1, "env");
+    if (!s.envp) { err = ENOMEM; what = "spawn"; lua_pop(L, 1); goto fail; }
+  }
+  lua_pop(L, 1);
+
+  if ((err = posix_spawn_file_actions_init(&s.fa)) != 0) { what = "spawn"; goto fail; }
+  s.fa_ready = 1;
+  static const char *names[3] = {"stdin", "stdout", "stderr"};
+  for (int i = 0; i < 3; i++)
+    if ((err = setup_stdio(L, 1, &s, i, names[i])) != 0) { what = "spawn: stdio"; goto fail; }
+  for (int i = 0; i < nfd; i++)
+    if ((err = posix_spawn_file_actions_adddup2(&s.fa, fdmap[i][1], fdmap[i][0])) != 0) { what = "spawn: fds"; goto fail; }
+  if (cwd && (err = posix_spawn_file_actions_addchdir_np(&s.fa, cwd)) != 0) { what = "spawn: cwd"; goto fail; }
+  if ((err = posix_spawn_file_actions_addclosefrom_np(&s.fa, closefrom)) != 0) { what = "spawn"; goto fail; }
+
+  sigset_t def, mask;
+  sigfillset(&def);
+  sigemptyset(&mask);
+  if ((err = posix_spawnattr_init(&attr)) != 0) { what = "spawn"; goto fail; }
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr, flags);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigdefault(&attr, &def);
+  posix_spawnattr_setsigmask(&attr, &mask);
+
+  pid_t pid;
+  err = (search ? posix_spawnp : posix_spawn)(&pid, s.argv[0], &s.fa, &attr, s.argv, s.envp ? s.envp : environ);
+  posix_spawnattr_destroy(&attr);
+  if (err != 0) {
+    /* A bad cwd and a missing program both give ENOENT: say which. */
+    if (cwd && access(cwd, X_OK) != 0) { what = lua_pushfstring(L, "cwd '%s'", cwd); }
+    else what = lua_pushstring(L, s.argv[0]);
+    goto fail;
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    err = errno;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    what = "pidfd_open";
+    goto fail;
+  }
+  lua_pushinteger(L, pid);
+  lua_pushinteger(L, pidfd);
+  for (int i = 0; i < 3; i++) {
+    int parent_end = s.pipes[i][i == 0 ? 1 : 0];
+    if (parent_end >= 0) lua_pushinteger(L, parent_end); else lua_pushboolean(L, 0);
+  }
+  state_cleanup(&s, 0);
+  return 5;
+
+fail:
+  state_cleanup(&s, 1);
+  errno = err;
+  return corral_oserror(L, what);
+}
+
+static const luaL_Reg spawn_funcs[] = {
+  {"spawn", l_spawn},
+  {NULL, NULL}
+};
+
+void corral_open_spawn(lua_State *L) {
+  luaL_setfuncs(L, spawn_funcs, 0);
+}
