@@ -1,0 +1,67 @@
+-- corral.future: the handle of one submitted task and its final outcome record.
+--
+-- The pool moves a future through pending -> running -> one final status and wakes whoever
+-- waits on it. Futures never raise for a failed task from wait(); result() does.
+local loop = require "corral.loop"
+local errors = require "corral.errors"
+
+local M = {}
+local Future = {}
+Future.__index = Future
+Future.__name = "corral.Future"
+
+local final = {
+  ok = true, failed = true, signaled = true, timeout = true, cancelled = true,
+  lost = true, error = true, skipped = true,
+}
+M.final = final
+
+function M.new(pool, id, name)
+  return setmetatable({ pool = pool, id = id, name = name, state = "pending", waiters = {} }, Future)
+end
+
+function Future:status() return self.state end
+
+function Future:done() return final[self.state] == true end
+
+-- settle(record): the pool's one call that ends a future.
+function Future:settle(record)
+  self.record = record
+  self.state = record.status
+  loop.wake_all(self.waiters)
+end
+
+local function check_seconds(seconds, fname)
+  if seconds ~= nil and (type(seconds) ~= "number" or seconds < 0) then
+    error(("bad argument #1 to '%s' (non-negative number of seconds expected, got %s)")
+      :format(fname, type(seconds) == "number" and tostring(seconds) or type(seconds)), 3)
+  end
+end
+
+-- wait([seconds]) -> record | nil, "timeout". Raises corral.Interrupted if the pool's work was
+-- cancelled by an interrupt before this task ended.
+function Future:wait(seconds)
+  check_seconds(seconds, "wait")
+  local ok = loop.wait_for(function() return final[self.state] == true end,
+    seconds and loop.now() + seconds, { self.waiters })
+  if not ok then return nil, "timeout" end
+  if self.record.interrupted then error(errors.interrupted(self.record.interrupted), 2) end
+  return self.record
+end
+
+-- result([seconds]) -> the task's values when "ok" (a command's: its record); raises
+-- corral.Error otherwise, and "timeout" when the wait timed out.
+function Future:result(seconds)
+  check_seconds(seconds, "result")
+  local r, err = self:wait(seconds)
+  if not r then error("timeout waiting for task " .. tostring(self.id), 2) end
+  if r.status ~= "ok" then error(errors.task_error(r), 2) end
+  if self.pool.returns_record then return r end
+  return table.unpack(r.values, 1, r.values.n)
+end
+
+function Future:cancel() return self.pool:_cancel(self) end
+
+function Future:kill(sig) return self.pool:_kill(self, sig or "KILL") end
+
+return M

@@ -1,0 +1,58 @@
+-- corral.joblog: a JSON-lines journal, one outcome record per attempt, flushed as each
+-- attempt ends so a crash loses nothing that finished. lua-cjson is fine here (the journal is
+-- for people and tools); the wire between processes uses corral's own codec.
+local cjson = require "cjson.safe"
+
+local M = {}
+local Log = {}
+Log.__index = Log
+
+local FIELDS = { "id", "name", "status", "code", "signal", "error", "pid", "host", "attempt",
+                 "start", "duration", "rusage" }
+local TAIL = 4096   -- bytes of stdout/stderr kept in the journal
+
+-- open(path) -> log | nil, message
+function M.open(path)
+  local fh, err = io.open(path, "a")
+  if not fh then return nil, "joblog: " .. err end
+  fh:setvbuf("no")
+  return setmetatable({ fh = fh, path = path }, Log)
+end
+
+local function tail(s)
+  if type(s) ~= "string" then return nil end
+  if #s > TAIL then return s:sub(-TAIL) end
+  return s
+end
+
+function Log:write(r, extra)
+  local row = {}
+  for _, k in ipairs(FIELDS) do row[k] = r[k] end
+  row.stdout, row.stderr = tail(r.stdout), tail(r.stderr)
+  for k, v in pairs(extra or {}) do row[k] = v end
+  local line = cjson.encode(row)
+  if not line then          -- something odd in a value: keep the facts that always encode
+    row.stdout, row.stderr, row.error = nil, nil, tostring(r.error)
+    line = cjson.encode(row) or "{}"
+  end
+  self.fh:write(line, "\n")
+end
+
+function Log:close()
+  if self.fh then self.fh:close(); self.fh = nil end
+end
+
+-- read(path) -> list of records; a torn last line (a crash mid-write) is skipped.
+function M.read(path)
+  local fh, err = io.open(path, "r")
+  if not fh then return nil, err end
+  local out = {}
+  for line in fh:lines() do
+    local rec = cjson.decode(line)
+    if type(rec) == "table" then out[#out + 1] = rec end
+  end
+  fh:close()
+  return out
+end
+
+return M

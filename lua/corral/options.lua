@@ -1,0 +1,165 @@
+-- corral.options: checking and normalising the options of pools and tasks.
+--
+-- Every option has one checker; a bad value raises "bad option 'x' to 'pool' (...)" and an
+-- unknown name raises naming it, so a typo never passes silently.
+local core = require "corral.core"
+local group = require "corral.group"
+
+local M = {}
+
+local function fail(fname, name, msg)
+  error(("bad option '%s' to '%s' (%s)"):format(name, fname, msg), 0)
+end
+
+local function oneof(...)
+  local set, list = {}, { ... }
+  for _, v in ipairs(list) do set[v] = true end
+  local names = '"' .. table.concat(list, '" | "') .. '"'
+  return function(v, fname, name)
+    if not set[v] then fail(fname, name, names .. " expected, got " .. (type(v) == "string" and ('"' .. v .. '"') or type(v))) end
+    return v
+  end
+end
+
+local function posint(v, fname, name)
+  if math.type(v) ~= "integer" or v < 1 then
+    fail(fname, name, "positive integer expected, got " .. tostring(v))
+  end
+  return v
+end
+
+local function count(v, fname, name)
+  if math.type(v) ~= "integer" or v < 0 then
+    fail(fname, name, "non-negative integer expected, got " .. tostring(v))
+  end
+  return v
+end
+
+local function seconds(v, fname, name)
+  if type(v) ~= "number" or v <= 0 or v ~= v then
+    fail(fname, name, "positive number of seconds expected, got " .. tostring(v))
+  end
+  return v
+end
+
+local function boolean(v, fname, name)
+  if type(v) ~= "boolean" then fail(fname, name, "boolean expected, got " .. type(v)) end
+  return v
+end
+
+local function str(v, fname, name)
+  if type(v) ~= "string" then fail(fname, name, "string expected, got " .. type(v)) end
+  return v
+end
+
+-- stdio: "capture" | "inherit" | "null" | a path (string) | an open fd (integer)
+local function stdio(v, fname, name)
+  if v == "capture" or v == "inherit" or v == "null" then return v end
+  if math.type(v) == "integer" and v >= 0 then return v end
+  if type(v) == "string" and v ~= "" then return { path = v } end
+  if type(v) == "table" and type(v.path) == "string" then return v end
+  fail(fname, name, '"capture" | "inherit" | "null" | path | fd expected, got ' .. tostring(v))
+end
+
+local function stdin(v, fname, name)
+  if v == "capture" then fail(fname, name, "stdin cannot be captured") end
+  return stdio(v, fname, name)
+end
+
+-- env: { NAME = "value" | false } merged over the parent's environment (false removes).
+local function env(v, fname, name)
+  if type(v) ~= "table" then fail(fname, name, "table expected, got " .. type(v)) end
+  for k, x in pairs(v) do
+    if type(k) ~= "string" or k == "" or k:find("[=%z]") then
+      fail(fname, name, "bad variable name " .. tostring(k))
+    end
+    if x ~= false and type(x) ~= "string" and type(x) ~= "number" then
+      fail(fname, name, ("%s: string or false expected, got %s"):format(k, type(x)))
+    end
+  end
+  return v
+end
+
+local function termseq(v, fname, name)
+  local ok, steps = pcall(group.parse, v, name)
+  if not ok then fail(fname, name, (tostring(steps):match("%((.*)%)$") or steps)) end
+  return steps
+end
+
+local function anything(v) return v end
+
+local function module_fn(v, fname, name)
+  if type(v) ~= "string" or not v:match("^[%w_.]+%.[%w_]+$") then
+    fail(fname, name, '"module.function" expected, got ' .. tostring(v))
+  end
+  return v
+end
+
+local function limits(v, fname, name)
+  if type(v) ~= "table" then fail(fname, name, "table expected, got " .. type(v)) end
+  for k, x in pairs(v) do
+    if k ~= "memory" and k ~= "cpu" and k ~= "nofile" and k ~= "as" then
+      fail(fname, name, "unknown limit " .. tostring(k))
+    end
+    if type(x) ~= "number" or x <= 0 then fail(fname, name, k .. ": positive number expected") end
+  end
+  return v
+end
+
+M.pool = {
+  executor = oneof("shell", "exec", "lua"),
+  launcher = oneof("local", "slurm"),
+  size = posint, start = oneof("spawn", "fork", "forkserver"), maxtasks = posint,
+  init = module_fn, interpreter = str, preload = anything,
+  timeout = seconds, termseq = termseq, on_interrupt = oneof("cancel", "drain", "forward"),
+  retries = count, stdout = stdio, stderr = stdio, stdin = stdin, cwd = str, env = env,
+  clearenv = boolean, cgroup = anything, limits = limits, signals = boolean, joblog = str,
+  linger = boolean, setsid = boolean, slurm = anything, name = str,
+}
+
+M.task = {
+  timeout = seconds, termseq = termseq, retries = count, stdout = stdio, stderr = stdio,
+  stdin = stdin, cwd = str, env = env, clearenv = boolean, linger = boolean, setsid = boolean,
+  name = str, limits = limits, cgroup = anything,
+}
+
+-- check(kind, t, fname) -> a new table of normalised values; raises on the first bad one.
+function M.check(kind, t, fname)
+  local checkers = M[kind]
+  local out = {}
+  if t == nil then return out end
+  if type(t) ~= "table" then
+    error(("bad argument to '%s' (options table expected, got %s)"):format(fname, type(t)), 0)
+  end
+  for k, v in pairs(t) do
+    local c = checkers[k]
+    if not c then error(("unknown option '%s' to '%s'"):format(tostring(k), fname), 0) end
+    out[k] = c(v, fname, k)
+  end
+  return out
+end
+
+-- environment(base, overrides, clear) -> list of "K=V" for spawn, or nil for "inherit as is".
+function M.environment(overrides, clear, base)
+  if not overrides and not clear then return base end
+  local vars = {}
+  if not clear then
+    if base then
+      for _, kv in ipairs(base) do
+        local k, val = kv:match("^([^=]*)=(.*)$")
+        if k then vars[k] = val end
+      end
+    else
+      vars = core.environ()
+    end
+  end
+  for k, v in pairs(overrides or {}) do
+    if v == false then vars[k] = nil else vars[k] = tostring(v) end
+  end
+  local list = {}
+  for k, v in pairs(vars) do list[#list + 1] = k .. "=" .. v end
+  table.sort(list)
+  return list
+end
+
+return M

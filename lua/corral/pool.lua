@@ -1,0 +1,395 @@
+-- corral.pool: a bounded set of running tasks, a queue, and the policy around them
+-- (timeouts, retries, cancel, interrupt, terminate). Executor-agnostic: an executor's runner
+-- starts a task and reports its end; the pool turns that into one final record per task.
+local core = require "corral.core"
+local loop = require "corral.loop"
+local options = require "corral.options"
+local future = require "corral.future"
+local errors = require "corral.errors"
+local executors = require "corral.executors"
+local runners = require "corral.runners"
+local joblog = require "corral.joblog"
+
+local M = {}
+local Pool = {}
+Pool.__index = Pool
+Pool.__name = "corral.Pool"
+
+local HOST = (function()
+  local f = io.open("/proc/sys/kernel/hostname")
+  local h = f and f:read("l")
+  if f then f:close() end
+  return h or "localhost"
+end)()
+
+-- Interrupts that cancelled work anywhere in this Lua state (read by `corral run`).
+M.interrupted_work = nil
+
+local RETRYABLE = { failed = true, signaled = true, timeout = true, lost = true }
+
+function M.new(opts)
+  local o = options.check("pool", opts, "pool")
+  o.executor = o.executor or "shell"
+  if o.executor == "lua" then
+    error("bad option 'executor' to 'pool' (\"lua\" workers are not available in this build)", 2)
+  end
+  if (o.launcher or "local") ~= "local" then
+    error("bad option 'launcher' to 'pool' (only \"local\" is available in this build)", 2)
+  end
+  local self = setmetatable({
+    opts = o,
+    kind = executors[o.executor],
+    size = o.size or core.ncpu(),
+    termseq = o.termseq or require("corral.group").parse("TERM,200,KILL"),
+    on_interrupt = o.on_interrupt or "cancel",
+    retries = o.retries or 0,
+    signals = o.signals ~= false,
+    env = options.environment(o.env, o.clearenv),
+    queue = {}, qhead = 1, qtail = 0,
+    running = {}, nrunning = 0,
+    counts = { submitted = 0 },
+    idle_waiters = {},
+    next_id = 0,
+  }, Pool)
+  self.returns_record = self.kind.returns_record
+  self.runner = runners[o.executor]
+  if o.joblog then
+    local log, err = joblog.open(o.joblog)
+    if not log then error(err, 2) end
+    self.joblog = log
+  end
+  return self
+end
+
+local function idle(self) return self.nrunning == 0 and self.qhead > self.qtail end
+
+-- Signals are caught only while the pool has work, so an idle script keeps its usual Ctrl-C.
+local function update_signals(self)
+  if idle(self) then
+    if self.release_signals then
+      self.release_signals()
+      self.release_signals = nil
+    end
+    loop.wake_all(self.idle_waiters)
+  elseif self.signals and not self.release_signals then
+    self.release_signals = loop.catch_signals(function(sig) self:_on_signal(sig) end)
+  end
+end
+
+local function settle(self, f, record)
+  local c = self.counts
+  c[record.status] = (c[record.status] or 0) + 1
+  if self.joblog then self.joblog:write(record) end
+  f:settle(record)
+end
+
+local function base_record(self, f, status, err)
+  return {
+    id = f.id, name = f.name, status = status, error = err, values = { n = 0 },
+    host = HOST, attempt = f.attempt or 0, start = core.time(), duration = 0,
+  }
+end
+
+-- A task that never ran (cancelled while pending, or refused by the OS at start).
+local function settle_unrun(self, f, status, err, interrupted)
+  local r = base_record(self, f, status, err)
+  r.interrupted = interrupted
+  settle(self, f, r)
+end
+
+local function outcome(f, h)
+  if f.cancelled then return "cancelled", f.cancel_reason end
+  if f.timed_out then return "timeout", ("timed out after %gs"):format(f.timeout) end
+  if h.lost then return "lost", h.lost end
+  if h.failure then return "failed", h.failure end
+  if h.signal then return "signaled" end
+  if h.code ~= 0 then return "failed" end
+  return "ok"
+end
+
+function Pool:_ended(f, h)
+  self.running[f] = nil
+  self.nrunning = self.nrunning - 1
+  loop.cancel_timer(f.timer)
+  local status, err = outcome(f, h)
+  local r = {
+    id = f.id, name = f.name, status = status, code = h.code, signal = h.signal,
+    values = h.values or { n = 0 }, error = err, stdout = h:output("out"), stderr = h:output("err"),
+    pid = h.pid, host = HOST, attempt = f.attempt, start = f.start,
+    duration = (h.ended_at or loop.now()) - h.started_at, rusage = h.rusage,
+    interrupted = f.interrupted,
+  }
+  f.handle = nil
+  if RETRYABLE[status] and f.attempt <= f.retries and not self.stopping then
+    if self.joblog then self.joblog:write(r) end
+    f.state = "pending"
+    f.timed_out = nil
+    self.qhead = self.qhead - 1           -- a retry goes to the front of the queue
+    self.queue[self.qhead] = f
+  else
+    settle(self, f, r)
+  end
+  self:_pump()
+end
+
+function Pool:_start(f)
+  f.attempt = (f.attempt or 0) + 1
+  f.start = core.time()
+  local h, err = self.runner.start(self, f, function(h) self:_ended(f, h) end)
+  if not h then
+    settle_unrun(self, f, "error", err)
+    return
+  end
+  f.handle, f.state, f.pid, f.pgid = h, "running", h.pid, h.pgid
+  self.running[f] = h
+  self.nrunning = self.nrunning + 1
+  if f.timeout then
+    f.timer = loop.timer(f.timeout, function()
+      if f.handle == h and h:stop(f.termseq) then f.timed_out = true end
+    end)
+  end
+end
+
+function Pool:_pump()
+  while self.nrunning < self.size and self.qhead <= self.qtail and not self.stopping do
+    local f = self.queue[self.qhead]
+    self.queue[self.qhead] = nil
+    self.qhead = self.qhead + 1
+    if f.state == "pending" then self:_start(f) end
+  end
+  update_signals(self)
+end
+
+-- submit(task [, opts]) -> future. A command pool's task is an argv table ("exec") or a
+-- string ("shell"), with per-task options.
+function Pool:submit(task, opts)
+  if self.closed then error("submit on a closed pool", 2) end
+  local argv, name = self.kind.prepare(task, "submit")
+  local o = options.check("task", opts, "submit")
+  self.next_id = self.next_id + 1
+  local f = future.new(self, self.next_id, o.name or name)
+  f.argv = argv
+  f.opts = o
+  f.timeout = o.timeout or self.opts.timeout
+  f.termseq = o.termseq or self.termseq
+  f.retries = o.retries or self.retries
+  self.counts.submitted = self.counts.submitted + 1
+  if self.stopping then
+    f.cancelled = true
+    settle_unrun(self, f, "cancelled", "interrupted", self.stopping == "cancel" and self.interrupted or nil)
+    return f
+  end
+  self.qtail = self.qtail + 1
+  self.queue[self.qtail] = f
+  self:_pump()
+  return f
+end
+
+function Pool:_cancel(f, reason, interrupted)
+  if f.state == "pending" then
+    f.cancelled = true
+    f.state = "cancelled"       -- _pump skips it
+    settle_unrun(self, f, "cancelled", reason or "cancelled before start", interrupted)
+    update_signals(self)
+    return true
+  end
+  local h = f.handle
+  if f.state == "running" and h then
+    if h:stop(f.termseq) then
+      if not f.timed_out then
+        f.cancelled, f.cancel_reason, f.interrupted = true, reason or "cancelled", interrupted
+      end
+      return true
+    end
+  end
+  return false
+end
+
+function Pool:_kill(f, sig)
+  local h = f.handle
+  if f.state == "running" and h then return h:send(sig) end
+  return false
+end
+
+local function pending_futures(self)
+  local list = {}
+  for i = self.qhead, self.qtail do
+    local f = self.queue[i]
+    if f and f.state == "pending" then list[#list + 1] = f end
+  end
+  return list
+end
+
+-- cancel_all(reason, interrupted): pending ones never start; running groups get termseq.
+local function cancel_all(self, reason, interrupted, running_too)
+  for _, f in ipairs(pending_futures(self)) do self:_cancel(f, reason, interrupted) end
+  if running_too then
+    for f in pairs(self.running) do self:_cancel(f, reason, interrupted) end
+  end
+end
+
+-- INT follows on_interrupt; TERM and HUP always cancel. A repeated signal escalates:
+-- drain -> cancel -> KILL.
+function Pool:_on_signal(sig)
+  local mode = sig == "INT" and self.on_interrupt or "cancel"
+  if mode == "forward" then
+    for _, h in pairs(self.running) do h:send("INT") end
+    return
+  end
+  if self.stopping == "cancel" then
+    for f, h in pairs(self.running) do
+      if not f.cancelled and not f.timed_out then
+        f.cancelled, f.cancel_reason, f.interrupted = true, "interrupted", sig
+      end
+      h:stop(f.termseq); h:stop(f.termseq)   -- started, then hurried to its last signal
+    end
+    return
+  end
+  if mode == "drain" and not self.stopping then
+    self.stopping = "drain"
+    M.interrupted_work = M.interrupted_work or sig
+    cancel_all(self, "interrupted", nil, false)
+    return
+  end
+  self.stopping = "cancel"
+  self.interrupted = sig
+  M.interrupted_work = M.interrupted_work or sig
+  cancel_all(self, "interrupted", sig, true)
+end
+
+-- join([seconds]): wait until every submitted task has its final record.
+function Pool:join(seconds)
+  local ok = loop.wait_for(function() return idle(self) end,
+    seconds and loop.now() + seconds, { self.idle_waiters })
+  if self.interrupted and self.stopping == "cancel" then error(errors.interrupted(self.interrupted), 2) end
+  return ok
+end
+
+function Pool:close()
+  self.closed = true
+end
+
+-- terminate(): cancel pending tasks, end every running group, return once all are reaped.
+function Pool:terminate()
+  self.closed = true
+  local was = self.stopping
+  self.stopping = self.stopping or "terminate"
+  cancel_all(self, "terminated", nil, true)
+  loop.run_until(function() return idle(self) end)
+  if was == nil then self.stopping = nil end
+  return true
+end
+
+function Pool:stats()
+  local c = self.counts
+  local s = { size = self.size, submitted = c.submitted, running = self.nrunning,
+              pending = #pending_futures(self) }
+  local done = 0
+  for k, v in pairs(c) do
+    if k ~= "submitted" then s[k] = v; done = done + v end
+  end
+  s.done = done
+  return s
+end
+
+-- map / imap / imap_unordered / as_completed --------------------------------
+
+local function submit_list(self, a, b, fname)
+  local fs = {}
+  if self.returns_record then
+    if type(a) ~= "table" then error(("bad argument #1 to '%s' (list of tasks expected)"):format(fname), 3) end
+    for i, t in ipairs(a) do fs[i] = self:submit(t) end
+  else
+    if type(b) ~= "table" then error(("bad argument #2 to '%s' (list expected)"):format(fname), 3) end
+    for i, x in ipairs(b) do fs[i] = self:submit(a, x) end
+  end
+  return fs
+end
+
+local function value_of(self, f, r)
+  if self.returns_record then return r end
+  return r.values[1]
+end
+
+-- A failure ends the whole map: cancel the rest, wait for their groups, then raise.
+local function fail_rest(fs, r)
+  for _, f in ipairs(fs) do f:cancel() end
+  for _, f in ipairs(fs) do f:wait() end
+  error(errors.task_error(r), 3)
+end
+
+function Pool:map(a, b)
+  local fs = submit_list(self, a, b, "map")
+  local out = {}
+  for i, f in ipairs(fs) do
+    local r = f:wait()
+    if r.status ~= "ok" then fail_rest(fs, r) end
+    out[i] = value_of(self, f, r)
+  end
+  return out
+end
+
+function Pool:imap(a, b)
+  local fs = submit_list(self, a, b, "imap")
+  local i = 0
+  return function()
+    i = i + 1
+    local f = fs[i]
+    if not f then return nil end
+    local r = f:wait()
+    if r.status ~= "ok" then fail_rest(fs, r) end
+    return i, value_of(self, f, r)
+  end
+end
+
+function M.as_completed(fs)
+  local left = {}
+  for i, f in ipairs(fs) do left[f] = i end
+  local n = #fs
+  return function()
+    if n == 0 then return nil end
+    local found
+    loop.wait_for(function()
+      for f in pairs(left) do if f:done() then found = f; return true end end
+      return false
+    end, nil, (function()
+      local lists = {}
+      for f in pairs(left) do lists[#lists + 1] = f.waiters end
+      return lists
+    end)())
+    left[found] = nil
+    n = n - 1
+    return found
+  end
+end
+
+function Pool:as_completed(fs) return (M.as_completed(fs)) end
+
+function Pool:imap_unordered(a, b)
+  local fs = submit_list(self, a, b, "imap_unordered")
+  local index = {}
+  for i, f in ipairs(fs) do index[f] = i end
+  local nextf = M.as_completed(fs)
+  return function()
+    local f = nextf()
+    if not f then return nil end
+    local r = f:wait()
+    if r.status ~= "ok" then fail_rest(fs, r) end
+    return index[f], value_of(self, f, r)
+  end
+end
+
+-- <close>: join on a normal exit, terminate on an error.
+function Pool:__close(err)
+  if err ~= nil then self:terminate() else self:join() end
+  self.closed = true
+  if self.joblog then self.joblog:close() end
+end
+
+-- Collected (or the Lua state closing) with work still running: nothing may survive it.
+function Pool:__gc()
+  for _, h in pairs(self.running or {}) do h:kill_now() end
+  if self.release_signals then self.release_signals() end
+end
+
+return M
