@@ -45,7 +45,7 @@ function M.new(opts)
     retries = o.retries or 0,
     signals = o.signals ~= false,
     env = options.environment(o.env, o.clearenv),
-    queue = {}, qhead = 1, qtail = 0,
+    queue = {}, qhead = 1, qtail = 0, npending = 0,
     running = {}, nrunning = 0,
     counts = { submitted = 0 },
     idle_waiters = {},
@@ -61,7 +61,7 @@ function M.new(opts)
   return self
 end
 
-local function idle(self) return self.nrunning == 0 and self.qhead > self.qtail end
+local function idle(self) return self.nrunning == 0 and self.npending == 0 end
 
 -- Signals are caught only while the pool has work, so an idle script keeps its usual Ctrl-C.
 local function update_signals(self)
@@ -124,6 +124,7 @@ function Pool:_ended(f, h)
     if self.joblog then self.joblog:write(r) end
     f.state = "pending"
     f.timed_out = nil
+    self.npending = self.npending + 1
     self.qhead = self.qhead - 1           -- a retry goes to the front of the queue
     self.queue[self.qhead] = f
   else
@@ -151,11 +152,16 @@ function Pool:_start(f)
 end
 
 function Pool:_pump()
-  while self.nrunning < self.size and self.qhead <= self.qtail and not self.stopping do
-    local f = self.queue[self.qhead]
-    self.queue[self.qhead] = nil
+  local q = self.queue
+  while self.qhead <= self.qtail do
+    local f = q[self.qhead]
+    if f.state == "pending" then
+      if self.nrunning >= self.size or self.stopping then break end
+      self.npending = self.npending - 1
+      self:_start(f)
+    end
+    q[self.qhead] = nil
     self.qhead = self.qhead + 1
-    if f.state == "pending" then self:_start(f) end
   end
   update_signals(self)
 end
@@ -181,6 +187,7 @@ function Pool:submit(task, opts)
   end
   self.qtail = self.qtail + 1
   self.queue[self.qtail] = f
+  self.npending = self.npending + 1
   self:_pump()
   return f
 end
@@ -188,7 +195,8 @@ end
 function Pool:_cancel(f, reason, interrupted)
   if f.state == "pending" then
     f.cancelled = true
-    f.state = "cancelled"       -- _pump skips it
+    f.state = "cancelled"       -- _pump drops it from the queue
+    self.npending = self.npending - 1
     settle_unrun(self, f, "cancelled", reason or "cancelled before start", interrupted)
     update_signals(self)
     return true
@@ -283,7 +291,7 @@ end
 function Pool:stats()
   local c = self.counts
   local s = { size = self.size, submitted = c.submitted, running = self.nrunning,
-              pending = #pending_futures(self) }
+              pending = self.npending }
   local done = 0
   for k, v in pairs(c) do
     if k ~= "submitted" then s[k] = v; done = done + v end

@@ -1,0 +1,161 @@
+-- Test helpers: unique markers, counting live processes by marker, running job scripts in
+-- their own process group (as a terminal runs a foreground job) and talking to them.
+local core = require "corral.core"
+
+local H = {}
+
+H.root = (function()
+  local here = debug.getinfo(1, "S").source:match("^@(.*)/spec/helpers.lua$")
+  return here or "."
+end)()
+
+math.randomseed(core.getpid() * 7919 + math.floor(core.time() * 1000) % 1000003)
+
+-- A sleep duration unique to this test, usable as a marker in command lines: "300.0123456".
+function H.sleep_marker()
+  return ("300.%07d"):format(math.random(0, 9999999))
+end
+
+-- pids of live processes whose command line has `marker` as a whole argument.
+function H.pids(marker)
+  local out = {}
+  local p = io.popen("ls /proc")
+  for name in p:lines() do
+    if name:match("^%d+$") then
+      local f = io.open("/proc/" .. name .. "/cmdline", "rb")
+      if f then
+        local cmd = f:read("a") or ""
+        f:close()
+        for a in cmd:gmatch("[^%z]+") do
+          if a == marker then out[#out + 1] = tonumber(name); break end
+        end
+      end
+    end
+  end
+  p:close()
+  return out
+end
+
+function H.count(marker) return #H.pids(marker) end
+
+-- Kill what a test started (found by its unique marker), by pid.
+function H.cleanup(marker)
+  for _, pid in ipairs(H.pids(marker)) do core.kill(pid, "KILL") end
+end
+
+-- Wait (driving corral's loop) until cond() is true or `seconds` pass. Returns cond().
+function H.poll(cond, seconds)
+  local loop = require "corral.loop"
+  local deadline = core.now() + (seconds or 10)
+  while not cond() do
+    if core.now() > deadline then return cond() end
+    loop.step(0.01)
+  end
+  return true
+end
+
+-- A child process (a job script run by `corral run`, or any argv) in its own process group,
+-- with stdout on a pipe we read line by line.
+local Child = {}
+Child.__index = Child
+
+function H.start(argv, opts)
+  opts = opts or {}
+  local pid, pidfd, _, out = assert(core.spawn {
+    argv = argv, stdout = "pipe", stderr = opts.stderr or "inherit", stdin = "null", env = opts.env,
+  })
+  local ep = assert(core.epoll_create())
+  assert(core.epoll_add(ep, out))
+  assert(core.epoll_add(ep, pidfd))
+  return setmetatable({ pid = pid, pgid = pid, pidfd = pidfd, out = out, ep = ep, buf = "",
+                        lines = {} }, Child)
+end
+
+function H.run_script(script, ...)
+  return H.start({ H.root .. "/scripts/corral", "run", H.root .. "/spec/scripts/" .. script, ... })
+end
+
+-- Read output until a line equal to `line` has been seen `n` times (default 1); false on timeout.
+function Child:expect(line, n, seconds)
+  n = n or 1
+  local deadline = core.now() + (seconds or 10)
+  local function seen()
+    local c = 0
+    for _, l in ipairs(self.lines) do if l == line then c = c + 1 end end
+    return c >= n
+  end
+  while not seen() do
+    if core.now() > deadline or not self.out then return false end
+    core.epoll_wait(self.ep, 50)
+    self:_read()
+  end
+  return true
+end
+
+function Child:_read()
+  while self.out do
+    local d = core.read(self.out)
+    if d == false then return end
+    if not d or d == "" then
+      core.epoll_del(self.ep, self.out); core.close(self.out); self.out = nil
+      return
+    end
+    self.buf = self.buf .. d
+    for l in self.buf:gmatch("([^\n]*)\n") do self.lines[#self.lines + 1] = l end
+    self.buf = self.buf:match("[^\n]*$")
+  end
+end
+
+function Child:signal_group(sig) return core.killpg(self.pgid, sig) end
+
+-- Wait until no signal is pending for the child (it has read them: corral catches signals
+-- through a signalfd). Two signals sent without this in between may merge into one.
+function Child:signals_read(seconds)
+  local deadline = core.now() + (seconds or 5)
+  while core.now() < deadline do
+    local f = io.open("/proc/" .. self.pid .. "/status")
+    if not f then return false end
+    local st = f:read("a")
+    f:close()
+    local shd, sig = st:match("ShdPnd:%s*(%x+)"), st:match("SigPnd:%s*(%x+)")
+    if tonumber(shd, 16) == 0 and tonumber(sig, 16) == 0 then return true end
+    core.epoll_wait(self.ep, 5)
+    self:_read()
+  end
+  return false
+end
+
+-- Wait for the exit (reading all output). Returns code, signal, seconds waited; nil on timeout.
+function Child:wait(seconds)
+  local t0 = core.now()
+  local deadline = t0 + (seconds or 20)
+  while true do
+    self:_read()
+    local code, sig = core.reap(self.pidfd)
+    if code ~= false or sig ~= nil then
+      while self.out do core.epoll_wait(self.ep, 100); self:_read() end
+      core.close(self.pidfd); core.close(self.ep)
+      return code or nil, sig and core.signame(sig) or nil, core.now() - t0
+    end
+    if core.now() > deadline then
+      core.kill(self.pid, "KILL")
+      return nil
+    end
+    core.epoll_wait(self.ep, 50)
+  end
+end
+
+-- Lines of the form "REC key=value key=value ..." printed by the job scripts, by id.
+function Child:records()
+  local recs = {}
+  for _, l in ipairs(self.lines) do
+    if l:match("^REC ") then
+      local r = {}
+      for k, v in l:gmatch("(%w+)=(%S*)") do r[k] = v end
+      recs[tonumber(r.id)] = r
+    end
+  end
+  return recs
+end
+
+return H

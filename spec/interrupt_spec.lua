@@ -1,0 +1,91 @@
+-- Ctrl-C as a terminal sends it: SIGINT to the job script's whole process group. Workers'
+-- commands live in their own groups, so only the script receives it; its pool's on_interrupt
+-- decides. Each scenario checks every task's final record and that nothing survives.
+local H = require "helpers"
+
+local function statuses(recs)
+  local s = {}
+  for i = 1, 4 do s[i] = recs[i] and recs[i].status end
+  return s
+end
+
+describe("Ctrl-C with on_interrupt = cancel", function()
+  it("cancels running and pending tasks, raises Interrupted, exits 130", function()
+    local c = H.run_script("interrupt.lua", "cancel", "plain")
+    assert.is_true(c:expect("ready", 2))
+    c:signal_group("INT")
+    local code, sig = c:wait()
+    assert.are.equal(130, code, sig)
+    assert.are.same({ "cancelled", "cancelled", "cancelled", "cancelled" }, statuses(c:records()))
+    assert.are.equal("TERM", c:records()[1].signal)
+    assert.are.equal("interrupted", c:records()[3].error)
+    assert.is_true(c:expect("JOIN raised Interrupted"))
+    for _, l in ipairs(c.lines) do assert.is_nil(l:match("^started")) end
+  end)
+
+  it("a second Ctrl-C goes straight to KILL", function()
+    local c = H.run_script("interrupt.lua", "cancel", "stubborn", "TERM,20000,KILL")
+    assert.is_true(c:expect("ready", 2))
+    c:signal_group("INT")
+    assert.is_true(c:expect("got-TERM", 2))     -- the first one was handled: TERM reached both
+    c:signal_group("INT")
+    local code, _, took = c:wait()
+    assert.are.equal(130, code)
+    assert.is_true(took < 10, "took " .. tostring(took))   -- not the 20 s of the termseq
+    local recs = c:records()
+    assert.are.equal("cancelled", recs[1].status)
+    assert.are.equal("KILL", recs[1].signal)
+  end)
+end)
+
+describe("Ctrl-C with on_interrupt = drain", function()
+  it("lets running tasks finish with their results and cancels pending ones", function()
+    local c = H.run_script("interrupt.lua", "drain", "finish")
+    assert.is_true(c:expect("ready", 2))
+    c:signal_group("INT")
+    local code = c:wait()
+    local recs = c:records()
+    assert.are.same({ "failed", "failed", "cancelled", "cancelled" }, statuses(recs))
+    assert.are.equal("5", recs[1].code)
+    assert.is_true(c:expect("JOIN returned"))
+    assert.are.equal(130, code)   -- work was cancelled by the interrupt
+  end)
+
+  it("a second Ctrl-C cancels the running tasks", function()
+    local c = H.run_script("interrupt.lua", "drain", "stubborn")
+    assert.is_true(c:expect("ready", 2))
+    c:signal_group("INT")
+    assert.is_true(c:signals_read())
+    c:signal_group("INT")
+    assert.is_true(c:expect("got-TERM", 2))     -- cancel's termseq reached them
+    local code = c:wait()
+    assert.are.equal(130, code)
+    local recs = c:records()
+    assert.are.same({ "cancelled", "cancelled", "cancelled", "cancelled" }, statuses(recs))
+    assert.are.equal("KILL", recs[1].signal)    -- they ignore TERM: the termseq ended with KILL
+  end)
+end)
+
+describe("Ctrl-C with on_interrupt = forward", function()
+  it("sends SIGINT to each running task's group; the pool carries on", function()
+    local c = H.run_script("interrupt.lua", "forward", "trapint")
+    assert.is_true(c:expect("ready", 2))
+    c:signal_group("INT")
+    local code = c:wait()
+    assert.are.equal(0, code)
+    local recs = c:records()
+    assert.are.same({ "failed", "failed", "ok", "ok" }, statuses(recs))
+    assert.are.equal("7", recs[1].code)
+    assert.is_true(c:expect("JOIN returned"))
+  end)
+end)
+
+describe("signal dispositions", function()
+  it("a parent that ignores SIGINT does not make its commands ignore it", function()
+    local c = H.start({ "sh", "-c", 'trap "" INT; exec "$0" run "$1"', H.root .. "/scripts/corral",
+                        H.root .. "/spec/scripts/killint.lua" })
+    local code = c:wait()
+    assert.are.equal(0, code)
+    assert.is_true(c:expect("signaled INT"))
+  end)
+end)
