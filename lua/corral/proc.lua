@@ -99,7 +99,7 @@ function M.start(spec, on_end)
     started_at = loop.now(), streams = {}, open = 0,
   }, Proc)
   local function add(name, fd)
-    local s = { name = name, fd = fd, chunks = {}, n = 0 }
+    local s = { name = name, fd = fd, chunks = {}, n = 0, captured = fd ~= nil }
     self.streams[#self.streams + 1] = s
     self[name] = s
     if fd then
@@ -113,9 +113,10 @@ function M.start(spec, on_end)
   return self
 end
 
+-- output("out" | "err") -> the captured text, or nil when that stream was not captured.
 function Proc:output(name)
   local s = self[name]
-  return s and table.concat(s.chunks) or nil
+  return s and s.captured and table.concat(s.chunks) or nil
 end
 
 function Proc:running() return not self.reaped end
