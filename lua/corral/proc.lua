@@ -7,6 +7,7 @@
 local core = require "corral.core"
 local loop = require "corral.loop"
 local group = require "corral.group"
+local lifeline = require "corral.lifeline"
 
 local M = {}
 local Proc = {}
@@ -33,6 +34,7 @@ local function try_finish(self)
   end
   loop.cancel_timer(self.drain_timer)
   self.finished = true
+  lifeline.remove(self.pgid)
   self.on_end(self)
 end
 
@@ -93,6 +95,7 @@ function M.start(spec, on_end)
     stdin = spec.stdin or "null", stdout = out, stderr = err,
   }
   if not pid then return nil, pidfd, _ end
+  lifeline.add(pid)
   local self = setmetatable({
     pid = pid, pgid = pid, pidfd = pidfd, on_end = on_end,
     termseq = spec.termseq, linger = spec.linger,
