@@ -230,8 +230,65 @@ fail:
   return corral_oserror(L, what);
 }
 
+/* fork_worker({ [n] = fd, ... }) -> 0 in the child | pid, pidfd in the parent | fail, msg, errno
+ * For start = "fork" lua workers only: the child continues the caller's Lua state in a new
+ * process group, with default signal dispositions, an empty mask, the given fds moved to n and
+ * every other fd above 2 closed. Unsafe in a process with threads (documented). */
+static int l_fork_worker(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int map[MAXFDMAP][2], n = 0, top = 2;
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1) || lua_tointeger(L, -2) < 3 || n == MAXFDMAP)
+      return luaL_error(L, "bad argument #1 to 'fork_worker' (up to %d integer pairs { [n >= 3] = fd })", MAXFDMAP);
+    map[n][0] = (int)lua_tointeger(L, -2);
+    map[n][1] = (int)lua_tointeger(L, -1);
+    if (map[n][0] > top) top = map[n][0];
+    n++;
+    lua_pop(L, 1);
+  }
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return corral_oserror(L, "fork");
+  if (pid == 0) {
+    setpgid(0, 0);
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    /* Move sources out of the way first so a source equal to another target is not clobbered. */
+    for (int i = 0; i < n; i++) map[i][1] = fcntl(map[i][1], F_DUPFD_CLOEXEC, top + 1);
+    for (int i = 0; i < n; i++)
+      if (map[i][1] < 0 || dup2(map[i][1], map[i][0]) < 0) _exit(127);
+    if (syscall(SYS_close_range, (unsigned)top + 1, ~0U, 0) < 0) _exit(127);
+    lua_pushinteger(L, 0);
+    return 1;
+  }
+  setpgid(pid, pid);   /* also from the parent: the group exists before anyone signals it */
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    int e = errno;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    errno = e;
+    return corral_oserror(L, "pidfd_open");
+  }
+  lua_pushinteger(L, pid);
+  lua_pushinteger(L, pidfd);
+  return 2;
+}
+
+/* exit_now(code): _exit without flushing stdio or closing the Lua state (forked workers). */
+static int l_exit_now(lua_State *L) {
+  _exit((int)luaL_optinteger(L, 1, 0));
+  return 0;
+}
+
 static const luaL_Reg spawn_funcs[] = {
   {"spawn", l_spawn},
+  {"fork_worker", l_fork_worker},
+  {"exit_now", l_exit_now},
   {NULL, NULL}
 };
 

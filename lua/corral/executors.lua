@@ -46,4 +46,30 @@ M.shell = {
   end,
 }
 
+-- "lua": a function without upvalues other than _ENV (sent as bytecode) or "module.fn", plus
+-- arguments. The task is encoded here, at submit, so a value that cannot cross is refused now,
+-- naming its path (args[2].cb), instead of failing later in a worker.
+M.lua = {
+  lua = true,
+  prepare = function(fn, fname, ...)
+    local core = require "corral.core"
+    local name
+    if type(fn) == "string" then
+      if not fn:match("^[%w_.]+%.[%w_]+$") then bad(fname, '"module.fn" expected, got "' .. fn .. '"') end
+      name = fn
+    elseif type(fn) == "function" then
+      local info = debug.getinfo(fn, "S")
+      name = ("function <%s:%d>"):format(info.short_src, info.linedefined)
+    else
+      bad(fname, "function or \"module.fn\" expected, got " .. type(fn))
+    end
+    local ok, frame = pcall(core.encode, { f = fn, a = table.pack(...) }, "task")
+    if not ok then
+      local msg = tostring(frame):gsub("task%.a", "args"):gsub("task%.f", "fn")
+      error(("bad argument to '%s' (%s)"):format(fname, msg), 3)
+    end
+    return frame, name
+  end,
+}
+
 return M

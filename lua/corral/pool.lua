@@ -8,6 +8,7 @@ local future = require "corral.future"
 local errors = require "corral.errors"
 local executors = require "corral.executors"
 local runners = require "corral.runners"
+local workers = require "corral.workers"
 local joblog = require "corral.joblog"
 
 local M = {}
@@ -30,8 +31,8 @@ local RETRYABLE = { failed = true, signaled = true, timeout = true, lost = true 
 function M.new(opts)
   local o = options.check("pool", opts, "pool")
   o.executor = o.executor or "shell"
-  if o.executor == "lua" then
-    error("bad option 'executor' to 'pool' (\"lua\" workers are not available in this build)", 2)
+  if o.start == "forkserver" then
+    error("bad option 'start' to 'pool' (\"forkserver\" is not available in this build)", 2)
   end
   if (o.launcher or "local") ~= "local" then
     error("bad option 'launcher' to 'pool' (only \"local\" is available in this build)", 2)
@@ -52,7 +53,8 @@ function M.new(opts)
     next_id = 0,
   }, Pool)
   self.returns_record = self.kind.returns_record
-  self.runner = runners[o.executor]
+  self.runner = o.executor == "lua" and workers or runners[o.executor]
+  if o.executor == "lua" then workers.init() end
   if o.joblog then
     local log, err = joblog.open(o.joblog)
     if not log then error(err, 2) end
@@ -103,7 +105,7 @@ local function outcome(f, h)
   if h.lost then return "lost", h.lost end
   if h.failure then return "failed", h.failure end
   if h.signal then return "signaled" end
-  if h.code ~= 0 then return "failed" end
+  if h.code and h.code ~= 0 then return "failed" end
   return "ok"
 end
 
@@ -117,7 +119,7 @@ function Pool:_ended(f, h)
     values = h.values or { n = 0 }, error = err, stdout = h:output("out"), stderr = h:output("err"),
     pid = h.pid, host = HOST, attempt = f.attempt, start = f.start,
     duration = (h.ended_at or loop.now()) - h.started_at, rusage = h.rusage,
-    interrupted = f.interrupted,
+    interrupted = f.interrupted, traceback = h.traceback,
   }
   f.handle = nil
   if RETRYABLE[status] and f.attempt <= f.retries and not self.stopping then
@@ -168,13 +170,20 @@ end
 
 -- submit(task [, opts]) -> future. A command pool's task is an argv table ("exec") or a
 -- string ("shell"), with per-task options.
-function Pool:submit(task, opts)
+-- A lua pool's task is a function or "module.fn" followed by its arguments.
+function Pool:submit(task, ...)
   if self.closed then error("submit on a closed pool", 2) end
-  local argv, name = self.kind.prepare(task, "submit")
-  local o = options.check("task", opts, "submit")
+  local argv, name, o
+  if self.kind.lua then
+    argv, name = self.kind.prepare(task, "submit", ...)
+    o = {}
+  else
+    argv, name = self.kind.prepare(task, "submit")
+    o = options.check("task", (...), "submit")
+  end
   self.next_id = self.next_id + 1
   local f = future.new(self, self.next_id, o.name or name)
-  f.argv = argv
+  f.argv, f.frame = argv, argv
   f.opts = o
   f.timeout = o.timeout or self.opts.timeout
   f.termseq = o.termseq or self.termseq
@@ -284,6 +293,7 @@ function Pool:terminate()
   self.stopping = self.stopping or "terminate"
   cancel_all(self, "terminated", nil, true)
   loop.run_until(function() return idle(self) end)
+  if self.runner.shutdown then self.runner.shutdown(self, true) end
   if was == nil then self.stopping = nil end
   return true
 end
@@ -387,16 +397,20 @@ function Pool:imap_unordered(a, b)
   end
 end
 
--- <close>: join on a normal exit, terminate on an error.
+-- <close>: join on a normal exit, terminate on an error; then the pool's workers exit.
 function Pool:__close(err)
-  if err ~= nil then self:terminate() else self:join() end
+  local ok, e = true, nil
+  if err ~= nil then self:terminate() else ok, e = pcall(self.join, self) end
   self.closed = true
+  if self.runner.shutdown then self.runner.shutdown(self, not ok) end
   if self.joblog then self.joblog:close() end
+  if not ok then error(e, 0) end
 end
 
 -- Collected (or the Lua state closing) with work still running: nothing may survive it.
 function Pool:__gc()
   for _, h in pairs(self.running or {}) do h:kill_now() end
+  if self.runner and self.runner.kill_now then self.runner.kill_now(self) end
   if self.release_signals then self.release_signals() end
 end
 

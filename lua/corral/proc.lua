@@ -84,17 +84,9 @@ local function on_exit(self)
   end
 end
 
--- start(spec, on_end) -> proc | nil, message, errno
--- spec: argv, cwd, env (list of "K=V"), stdin, stdout, stderr ("capture" | "inherit" | "null" |
--- { path = }), setsid, linger, termseq (parsed). on_end(proc) runs once, when it is finished.
-function M.start(spec, on_end)
-  local out = spec.stdout == "capture" and "pipe" or spec.stdout
-  local err = spec.stderr == "capture" and "pipe" or spec.stderr
-  local pid, pidfd, _, outfd, errfd = core.spawn {
-    argv = spec.argv, cwd = spec.cwd, env = spec.env, setsid = spec.setsid,
-    stdin = spec.stdin or "null", stdout = out, stderr = err,
-  }
-  if not pid then return nil, pidfd, _ end
+-- watch(pid, pidfd, outfd, errfd, spec, on_end) -> proc: follow a child started elsewhere
+-- (spawned, or forked as a lua worker) to its end.
+function M.watch(pid, pidfd, outfd, errfd, spec, on_end)
   lifeline.add(pid)
   local self = setmetatable({
     pid = pid, pgid = pid, pidfd = pidfd, on_end = on_end,
@@ -114,6 +106,21 @@ function M.start(spec, on_end)
   add("err", errfd or nil)
   loop.watch(pidfd, function() on_exit(self) end)
   return self
+end
+
+-- start(spec, on_end) -> proc | nil, message, errno
+-- spec: argv, cwd, env (list of "K=V"), stdin, stdout, stderr ("capture" | "inherit" | "null" |
+-- { path = }), setsid, linger, termseq (parsed), fds ({ [n] = fd } for the child).
+-- on_end(proc) runs once, when it is finished.
+function M.start(spec, on_end)
+  local out = spec.stdout == "capture" and "pipe" or spec.stdout
+  local err = spec.stderr == "capture" and "pipe" or spec.stderr
+  local pid, pidfd, errno, outfd, errfd = core.spawn {
+    argv = spec.argv, cwd = spec.cwd, env = spec.env, setsid = spec.setsid, fds = spec.fds,
+    stdin = spec.stdin or "null", stdout = out, stderr = err,
+  }
+  if not pid then return nil, pidfd, errno end
+  return M.watch(pid, pidfd, outfd, errfd, spec, on_end)
 end
 
 -- output("out" | "err") -> the captured text, or nil when that stream was not captured.
