@@ -1,0 +1,68 @@
+-- corral.watchdog: the far end of corral.lifeline, run as a process of its own
+-- (`lua5.4 -e "... require('corral.watchdog').main()"`, in its own session).
+--
+-- stdin carries "+PGID\n" / "-PGID\n" lines from the owner. EOF means the owner is gone
+-- (exited, crashed or SIGKILLed: the kernel closed its write end). Then every group still
+-- registered is ended, TERM and CONT, up to GRACE seconds for it to go, then KILL, and the
+-- watchdog exits; with nothing registered it exits at once.
+--
+-- INT, TERM and HUP are blocked (held pending, never acted on): a terminal cannot send them to
+-- another session, so they come only from someone signalling every process, e.g. a shutdown or
+-- a service manager stopping the owner's whole cgroup. Dying then would leave the owner's
+-- groups unguarded while the owner cleans up; the watchdog's one way out is EOF (or KILL).
+local core = require "corral.core"
+
+local M = {}
+
+local GRACE = 0.2           -- seconds between TERM and KILL
+local POLL_MS = 5           -- between scans while waiting for the groups to go
+
+-- Groups of `list` with a live (non-zombie) member: orphans may stay zombies for long when
+-- nobody reaps them, and they are dead for our purpose.
+local function live(list)
+  local t = core.live_groups(list)
+  if t then return t end
+  t = {}                    -- no /proc: kill(-g, 0), zombies included
+  for _, pg in ipairs(list) do if core.group_exists(pg) then t[pg] = 1 end end
+  return t
+end
+
+local function end_groups(set)
+  local list = {}
+  for pg in pairs(set) do list[#list + 1] = pg end
+  if #list == 0 then return end
+  for _, pg in ipairs(list) do
+    core.killpg(pg, "TERM")
+    core.killpg(pg, "CONT")     -- a stopped group acts on TERM only once continued
+  end
+  local ep = core.epoll_create()  -- waiting on an empty epoll is our sleep
+  local deadline = core.now() + GRACE
+  local left = live(list)
+  while next(left) and core.now() < deadline do
+    core.epoll_wait(ep, POLL_MS)
+    left = live(list)
+  end
+  for pg in pairs(left) do core.killpg(pg, "KILL") end
+end
+
+function M.main()
+  core.sigcatch { "INT", "TERM", "HUP" }
+  core.set_blocking(0, true)
+  local set, buf = {}, ""
+  while true do
+    local data = core.read(0, 65536)
+    if not data or data == "" then break end   -- EOF (or a read error: the owner is unreachable)
+    buf = buf .. data
+    local pos = 1
+    for op, num, nextpos in buf:gmatch("([+-])(%d+)\n()") do
+      local pg = tonumber(num)
+      if pg and pg > 1 then set[pg] = op == "+" or nil end
+      pos = nextpos
+    end
+    buf = buf:sub(pos)
+  end
+  end_groups(set)
+  os.exit(0)
+end
+
+return M
