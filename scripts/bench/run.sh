@@ -1,0 +1,298 @@
+#!/bin/sh
+# One benchmark session: corral against a raw posix_spawn loop, xargs, GNU parallel and
+# Python's multiprocessing, all measured in this one run, then docs/benchmarks.md is written
+# from these numbers. Run it with `make bench` (installs parallel and python3, builds first).
+#
+# BENCH_RUNS (default 3): runs per measurement; the median is reported.
+set -eu
+cd "$(dirname "$0")/../.."
+HERE=scripts/bench
+OUT=docs/benchmarks.md
+RUNS=${BENCH_RUNS:-3}
+LUA=${CORRAL_LUA:-lua5.4}
+# Debian's python3 (what scripts/deps.sh installs), not whatever python3 is first on PATH.
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
+export BENCH_PY="$PY"
+TMP=$(mktemp -d)
+MARKS=""
+cleanup() {
+  for d in $MARKS; do "$PY" "$HERE/procs.py" kill "$d" >/dev/null 2>&1 || :; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+mkdir -p build/bench
+cc -O2 -Wall -Wextra -o build/bench/spawn_loop "$HERE/spawn_loop.c"
+SPAWN=build/bench/spawn_loop
+T_START=$(date +%s)
+WARN=""
+
+say() { printf '%s\n' "$*" >&2; }
+warn() { say "warning: $*"; WARN="$WARN
+- $*"; }
+now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+maxof() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "–"; else printf "%.2f", a / b }'; }
+# at_least VALUE TARGET / at_most VALUE TARGET -> "met" or "missed"
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? "met" : "**missed**" }'; }
+at_most() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "met" : "**missed**" }'; }
+
+# rate N CMD...: run CMD $RUNS times; print the median tasks/s (N tasks / wall-clock seconds,
+# start-up of the tool included). The last run's stdout stays in $TMP/out.
+rate() {
+  n=$1; shift
+  vals=""
+  i=0
+  while [ "$i" -lt "$RUNS" ]; do
+    t0=$(now)
+    "$@" >"$TMP/out" 2>"$TMP/err" </dev/null || :
+    t1=$(now)
+    vals="$vals $(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
+    i=$((i + 1))
+  done
+  say "  $*:$vals tasks/s"
+  median $vals
+}
+# expect_field3 WANT LABEL: the last run printed "<n> <seconds> <count>"; check the count.
+expect_field3() {
+  got=$(awk '{ print $3 }' "$TMP/out")
+  [ "$got" = "$1" ] || warn "$2: expected $1 tasks not as wanted, got '${got:-no output}' ($(head -c 300 "$TMP/err" | tr '\n' ' '))"
+}
+
+# --- A. launching commands, 2 in flight -------------------------------------------------------
+N=5000
+NPAR=1000
+say "A. launching $N × /bin/true, 2 in flight (median of $RUNS)"
+A_RAW=$(rate $N $SPAWN $N 2 /bin/true); expect_field3 0 "raw loop /bin/true"
+A_EXEC=$(rate $N scripts/corral run $HERE/launch.lua $N exec capture); expect_field3 0 "corral exec capture"
+A_EXECN=$(rate $N scripts/corral run $HERE/launch.lua $N exec null); expect_field3 0 "corral exec null"
+A_XARGS=$(rate $N sh -c "seq $N | xargs -P2 -n1 /bin/true")
+A_PAR=$(rate $NPAR sh -c "seq $NPAR | parallel --will-cite -j2 /bin/true")
+say "A. launching $N × sh -c 'exit 3', 2 in flight"
+A3_RAW=$(rate $N $SPAWN $N 2 /bin/sh -c 'exit 3'); expect_field3 $N "raw loop exit 3"
+A3_SHELL=$(rate $N scripts/corral run $HERE/launch.lua $N shell capture); expect_field3 0 "corral shell exit 3"
+A3_SHELLN=$(rate $N scripts/corral run $HERE/launch.lua $N shell null); expect_field3 0 "corral shell exit 3 null"
+A3_XARGS=$(rate $N sh -c "seq $N | xargs -P2 -n1 sh -c 'exit 3'")
+A3_PAR=$(rate $NPAR sh -c "seq $NPAR | parallel --will-cite -j2 -N0 'exit 3'")
+
+# --- B. terminating running process trees -----------------------------------------------------
+NT=200
+say "B. terminating $NT running 'sleep D & sleep D' trees (median of $RUNS)"
+# term TOOL: run it $RUNS times with a fresh marker each; sets B_BEFORE, B_MS (median),
+# B_SURV (the most survivors seen); kills whatever survived by pid.
+term() {
+  tool=$1
+  mss=""; survs=""; B_BEFORE=0
+  i=0
+  while [ "$i" -lt "$RUNS" ]; do
+    d="300.$$$i$(date +%N | cut -c1-4)"
+    MARKS="$MARKS $d"
+    # to a file, not a pipe: a survivor holding a pipe open would make us wait for it
+    if [ "$tool" = corral ]; then
+      scripts/corral run $HERE/terminate.lua $NT "$d" >"$TMP/res" 2>"$TMP/err" </dev/null || :
+    else
+      (cd $HERE && exec "$PY" term_peers.py "$tool" $NT "$d") >"$TMP/res" 2>"$TMP/err" </dev/null || :
+    fi
+    set -- $(cat "$TMP/res")
+    if [ $# -ne 3 ]; then
+      warn "terminate with $tool failed: $(head -c 300 "$TMP/err" | tr '\n' ' ')"
+      set -- 0 0 0
+    fi
+    say "  $tool: $1 processes, $2 ms, $3 survivors"
+    B_BEFORE=$(maxof $B_BEFORE $1); mss="$mss $2"; survs="$survs $3"
+    "$PY" "$HERE/procs.py" kill "$d" >/dev/null
+    i=$((i + 1))
+  done
+  B_MS=$(median $mss)
+  B_SURV=$(maxof $survs)
+}
+term corral;   B_C_BEFORE=$B_BEFORE B_C_MS=$B_MS B_C_SURV=$B_SURV
+term mp;       B_M_BEFORE=$B_BEFORE B_M_MS=$B_MS B_M_SURV=$B_SURV
+term xargs;    B_X_BEFORE=$B_BEFORE B_X_MS=$B_MS B_X_SURV=$B_SURV
+term parallel; B_P_BEFORE=$B_BEFORE B_P_MS=$B_MS B_P_SURV=$B_SURV
+
+# --- C. Lua function pools ----------------------------------------------------------------------
+HAVE_CODEC=no
+if "$LUA" -e 'package.cpath="build/?.so;;" os.exit(type(require("corral.core").encode) == "function")' 2>/dev/null; then
+  HAVE_CODEC=yes
+fi
+# pools CMD...: run CMD $RUNS times; each prints one line per start method with 6 numbers;
+# writes the per-column medians to $TMP/pools ("<method> <6 medians>" or "<method> unavailable …").
+pools() {
+  : >"$TMP/runs"
+  i=0
+  while [ "$i" -lt "$RUNS" ]; do
+    "$@" >>"$TMP/runs" 2>"$TMP/err" || warn "$*: $(head -c 300 "$TMP/err" | tr '\n' ' ')"
+    i=$((i + 1))
+  done
+  awk '
+    $2 == "unavailable" { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; una[$1] = $0; next }
+    NF == 7 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+              k = ++cnt[$1]; for (c = 2; c <= 7; c++) v[$1, c, k] = $c }
+    END {
+      for (j = 1; j <= n; j++) {
+        m = order[j]
+        if (!(m in cnt)) { print una[m]; continue }
+        line = m
+        for (c = 2; c <= 7; c++) {
+          # median of cnt[m] values: insertion sort
+          for (a = 1; a <= cnt[m]; a++) s[a] = v[m, c, a]
+          for (a = 2; a <= cnt[m]; a++) { x = s[a]; b = a - 1
+            while (b >= 1 && s[b] + 0 > x + 0) { s[b + 1] = s[b]; b-- } ; s[b + 1] = x }
+          line = line " " s[int((cnt[m] + 1) / 2)]
+        }
+        print line
+      }
+    }' "$TMP/runs" >"$TMP/pools"
+  cat "$TMP/runs" >&2
+}
+if [ "$HAVE_CODEC" = yes ]; then
+  say "C. lua pools, 2 workers (median of $RUNS)"
+  # one process per start method, so a fork worker is a fork of a fresh parent
+  : >"$TMP/corral_pools"; : >"$TMP/py_pools"
+  for m in spawn fork forkserver; do
+    pools scripts/corral run $HERE/lua_pools.lua $m
+    cat "$TMP/pools" >>"$TMP/corral_pools"
+  done
+  for m in fork spawn forkserver; do
+    pools sh -c "cd $HERE && exec '$PY' py_pools.py $m"
+    cat "$TMP/pools" >>"$TMP/py_pools"
+  done
+else
+  say "lua pools: skipped (no codec)"
+fi
+T_END=$(date +%s)
+
+# --- D. docs/benchmarks.md ----------------------------------------------------------------------
+# col FILE METHOD COLUMN: one median from the pools results (2 = ready ms … 7 = Private_Dirty).
+col() { awk -v m="$2" -v c="$3" '$1 == m { print $c }' "$1"; }
+mb() { awk -v k="$1" 'BEGIN { if (k == "") print "–"; else printf "%.1f", k / 1024 }'; }
+
+{
+cat <<EOF
+# Benchmarks
+
+Produced by \`make bench\` (scripts/bench/run.sh), which rewrites this file: every number below
+comes from one run on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, Linux $(uname -r),
+$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), corral $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- engine lua 2>/dev/null || echo ' (with local changes)'),
+$("$LUA" -v 2>&1 | awk '{ print $1, $2 }'), $("$PY" -V 2>&1), GNU parallel $(parallel --will-cite --version 2>/dev/null | awk 'NR == 1 { print $3 }').
+The session took $((T_END - T_START)) s. Absolute figures drift from run to run on this VM
+(see /work/shared/notes/anchors.md): compare the ratios, which were measured side by side.
+Each figure is the median of $RUNS runs; launch rates are wall clock including each tool's
+start-up.
+
+## A. Launching commands, 2 in flight
+
+$N × \`/bin/true\` (GNU parallel: $NPAR), 2 at a time. corral: \`corral.pool{ executor = "exec",
+size = 2 }\`, submit \`{ "/bin/true" }\` $N times, \`join\`; the default captures stdout and
+stderr through pipes, the \`null\` row sends them to /dev/null. The raw loop is
+scripts/bench/spawn_loop.c: posix_spawn, 2 in flight, waitpid on its own pids.
+
+| tool | tasks/s | × raw loop |
+|---|---:|---:|
+| raw C loop, posix_spawn | $A_RAW | 1.00 |
+| corral exec pool (stdout/stderr captured, the default) | $A_EXEC | $(ratio "$A_EXEC" "$A_RAW") |
+| corral exec pool (stdout/stderr = "null") | $A_EXECN | $(ratio "$A_EXECN" "$A_RAW") |
+| xargs -P2 -n1 | $A_XARGS | $(ratio "$A_XARGS" "$A_RAW") |
+| GNU parallel -j2 ($NPAR jobs) | $A_PAR | $(ratio "$A_PAR" "$A_RAW") |
+
+The same with \`sh -c 'exit 3'\` (corral: a shell pool running \`exit 3\`; every task ends
+\`failed\`, code 3):
+
+| tool | tasks/s | × raw loop |
+|---|---:|---:|
+| raw C loop, posix_spawn \`/bin/sh -c 'exit 3'\` | $A3_RAW | 1.00 |
+| corral shell pool (captured) | $A3_SHELL | $(ratio "$A3_SHELL" "$A3_RAW") |
+| corral shell pool (stdout/stderr = "null") | $A3_SHELLN | $(ratio "$A3_SHELLN" "$A3_RAW") |
+| xargs -P2 -n1 sh -c 'exit 3' | $A3_XARGS | $(ratio "$A3_XARGS" "$A3_RAW") |
+| GNU parallel -j2 ($NPAR jobs) | $A3_PAR | $(ratio "$A3_PAR" "$A3_RAW") |
+
+Target: corral ≥ 0.85× the raw loop — exec pool $(at_least "$(ratio "$A_EXEC" "$A_RAW")" 0.85) ($(ratio "$A_EXEC" "$A_RAW")×),
+shell pool $(at_least "$(ratio "$A3_SHELL" "$A3_RAW")" 0.85) ($(ratio "$A3_SHELL" "$A3_RAW")×).
+On 2 cores the raw loop is the ceiling: the kernel's fork/exec/exit/reap of a tiny process.
+Whatever a pool adds per task (a process group, pipes and their epoll registrations, a pidfd,
+a record, the Lua bookkeeping) shows directly as the gap to 1.00; xargs adds little per
+task, GNU parallel a perl and a shell per job.
+
+## B. Terminating $NT running process trees
+
+$NT tasks \`sh -c 'sleep D & sleep D'\` (D unique to the run; 3 processes each) are started
+and all their sleeps seen running; then the tool is stopped and timed until the call
+returns. Survivors: live processes of the trees right after it returned (zombies do not
+count; the worst of $RUNS runs). scripts/bench/procs.py finds them by D and kills them after.
+
+| tool and action | processes before | ms (median) | survivors |
+|---|---:|---:|---:|
+| corral shell pool (size $NT), \`pool:terminate()\` | $B_C_BEFORE | $B_C_MS | $B_C_SURV |
+| Python multiprocessing.Pool($NT) + os.system, \`terminate()\` | $B_M_BEFORE | $B_M_MS | $B_M_SURV |
+| xargs -P$NT -n1, SIGTERM to xargs | $B_X_BEFORE | $B_X_MS | $B_X_SURV |
+| GNU parallel -j$NT, SIGTERM to parallel | $B_P_BEFORE | $B_P_MS | $B_P_SURV |
+
+Target: corral < 200 ms and 0 survivors — time $(at_most "$B_C_MS" 199.999), survivors $(at_most "$B_C_SURV" 0).
+mp.Pool and xargs return in milliseconds because they only signal the processes they started
+themselves (the pool's workers, xargs itself): every shell and sleep lives on, reparented.
+GNU parallel ends whole jobs but waits for them to be reaped. corral signals each task's
+process group (TERM, then KILL after 200 ms for what ignores it) and returns once every
+group is gone.
+EOF
+
+echo
+echo "## C. Lua function pools, 2 workers"
+echo
+if [ "$HAVE_CODEC" = yes ]; then
+  C=$TMP/corral_pools P=$TMP/py_pools
+  PMAP=$(col "$P" fork 3) PRT=$(col "$P" fork 4)
+cat <<EOF
+corral: \`corral.pool{ executor = "lua", size = 2, start = … }\` (scripts/bench/lua_pools.lua);
+Python: \`multiprocessing.get_context(method).Pool(2)\` (scripts/bench/py_pools.py; fork is
+the default start method of Debian's python3). ready: from creating the pool until both
+workers have answered a task; map: 20000 no-op tasks on the warm pool (\`pool:map(f, list)\`,
+Python \`pool.map(f, range(20000), chunksize=1)\`); round trip: 1000 sequential
+\`pool:submit(f, i):result()\` / \`apply_async(f, (i,)).get()\` after 100 warm-up ones; memory:
+/proc/PID/smaps_rollup of an idle worker (mean of the two). Ratios are against Python's
+mp.Pool with fork.
+
+| pool | ready ms | map tasks/s | × Python fork | round trip p50 / p99 µs | p50 × Python fork | worker Pss / Private_Dirty MB |
+|---|---:|---:|---:|---|---:|---|
+EOF
+  for f in "corral:$C" "Python mp.Pool:$P"; do
+    label=${f%%:*} file=${f#*:}
+    while read -r m a b c d e g; do
+      if [ "$a" = unavailable ]; then
+        echo "| $label $m | not available: $b $c $d $e $g | | | | | |"
+      else
+        echo "| $label $m | $a | $b | $(ratio "$b" "$PMAP") | $c / $d | $(ratio "$c" "$PRT") | $(mb "$e") / $(mb "$g") |"
+      fi
+    done <"$file"
+  done
+  CMAP=$(col "$C" spawn 3) CRT=$(col "$C" spawn 4)
+  CMAPF=$(col "$C" fork 3) CRTF=$(col "$C" fork 4)
+cat <<EOF
+
+Targets: map ≥ 2× Python's — spawn $(at_least "$(ratio "$CMAP" "$PMAP")" 2) ($(ratio "$CMAP" "$PMAP")×), fork $(at_least "$(ratio "$CMAPF" "$PMAP")" 2) ($(ratio "$CMAPF" "$PMAP")×);
+round-trip p50 ≤ 0.5× Python's — spawn $(at_most "$(ratio "$CRT" "$PRT")" 0.5) ($(ratio "$CRT" "$PRT")×), fork $(at_most "$(ratio "$CRTF" "$PRT")" 0.5) ($(ratio "$CRTF" "$PRT")×).
+The map rate is what a pool moves per second when tasks cost nothing: encoding, the pipe
+write and read, the wake-ups and the bookkeeping per task. The round trip is one task with
+nothing else in flight, so it is mostly two process wake-ups on this VM (a C ping-pong over
+a socketpair is the floor; see anchors.md). "ready" is start-up cost (a fresh interpreter
+for spawn, a fork of the parent for fork); the memory columns are what each idle worker
+costs the machine (Pss) and what it owns alone (Private_Dirty).
+EOF
+else
+cat <<EOF
+lua pools: skipped (no codec). \`corral.core.encode\` was not in this build, so the Lua
+function pools (executor = "lua") could not run; scripts/bench/lua_pools.lua and
+scripts/bench/py_pools.py are ready and run as soon as it is.
+EOF
+fi
+if [ -n "$WARN" ]; then
+  echo
+  echo "## Warnings from this run"
+  echo "$WARN"
+fi
+} >"$TMP/doc.md"
+cat "$TMP/doc.md" >"$OUT"
+say "wrote $OUT ($((T_END - T_START)) s of measuring)"
+sed -n '/^## A/,$p' "$OUT"
