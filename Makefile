@@ -6,12 +6,13 @@ LUA      ?= lua5.4
 PREFIX   ?= /usr/local
 LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null)
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror $(LUA_INC)
-LDFLAGS  += -shared
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror $(LUA_INC) $(SANITIZE)
+LDFLAGS  += -shared $(SANITIZE)
 
+BUILD    ?= build
 SRC      := $(wildcard engine/*.c)
-OBJ      := $(patsubst engine/%.c,build/obj/%.o,$(SRC))
-MODULE   := build/corral/core.so
+OBJ      := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(SRC))
+MODULE   := $(BUILD)/corral/core.so
 
 DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config
 BENCHDEBS:= parallel python3
@@ -24,7 +25,7 @@ $(MODULE): $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJ)
 
-build/obj/%.o: engine/%.c engine/*.h
+$(BUILD)/obj/%.o: engine/%.c engine/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -45,12 +46,10 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	scripts/bench/run.sh
 
-# ASan + UBSan: a separate build; specs run with the sanitizer runtime preloaded.
+# ASan + UBSan: a separate build in build/asan; specs run with the sanitizer runtime preloaded.
 asan: deps
-	$(MAKE) --no-print-directory clean
-	$(MAKE) --no-print-directory all CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-shared -fsanitize=address,undefined"
-	CORRAL_ASAN=1 scripts/run-specs.sh
-	$(MAKE) --no-print-directory clean
+	$(MAKE) --no-print-directory all BUILD=build/asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	CORRAL_ASAN=1 CORRAL_BUILD=$(CURDIR)/build/asan scripts/run-specs.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/share/lua/5.4/corral $(DESTDIR)$(PREFIX)/lib/lua/5.4/corral $(DESTDIR)$(PREFIX)/bin

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -165,15 +166,35 @@ static int l_read(lua_State *L) {
 }
 
 /* write(fd, data [, offset]) -> bytes written (0 when the fd is full) | fail, message, errno */
+/* write() to a pipe whose reader is gone must return EPIPE, not kill the host with SIGPIPE:
+ * block SIGPIPE around the write and consume the one it raised, unless one was already
+ * pending for someone else (the method of libcurl's and git's SIGPIPE-safe writes). */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  if (pthread_sigmask(SIG_BLOCK, &pipe_set, &old) != 0) return write(fd, buf, len);
+  int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+  ssize_t n;
+  do n = write(fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  int saved = errno;
+  if (n < 0 && errno == EPIPE && !was_pending) {
+    static const struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {}
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return n;
+}
+
 static int l_write(lua_State *L) {
   int fd = checkfd(L, 1);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
   lua_Integer off = luaL_optinteger(L, 3, 0);
   luaL_argcheck(L, off >= 0 && (size_t)off <= len, 3, "offset out of range");
-  ssize_t n;
-  do n = write(fd, s + off, len - (size_t)off);
-  while (n < 0 && errno == EINTR);
+  ssize_t n = write_nosigpipe(fd, s + off, len - (size_t)off);
   if (n < 0) {
     if (errno == EAGAIN) { lua_pushinteger(L, 0); return 1; }
     return corral_oserror(L, "write");

@@ -4,7 +4,8 @@
 # Usage: scripts/run-specs.sh [spec files...]   (default: spec/*_spec.lua)
 cd "$(dirname "$0")/.." || exit 1
 export LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
-export LUA_CPATH="$PWD/build/?.so;;"
+export CORRAL_BUILD="${CORRAL_BUILD:-$PWD/build}"
+export LUA_CPATH="$CORRAL_BUILD/?.so;;"
 if [ -n "$CORRAL_ASAN" ]; then
   LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
   export LD_PRELOAD ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"

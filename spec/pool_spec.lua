@@ -75,7 +75,7 @@ describe("the command's environment", function()
 
   it("runs in its own process group", function()
     local pool <close> = corral.pool { executor = "exec", size = 1 }
-    local r = pool:submit { "sh", "-c", "ps -o pgid= -p $$" }:wait()
+    local r = pool:submit { "sh", "-c", "cut -d' ' -f5 /proc/$$/stat" }:wait()
     assert.are.equal(r.pid, tonumber(r.stdout))
     assert.are_not.equal(corral.getpgid(), r.pid)
   end)
@@ -205,7 +205,7 @@ describe("a task owns its process group", function()
     local m = H.sleep_marker()
     local pool <close> = shell { size = 1 }
     -- the command waits until its child has left the session, then exits at once
-    local r = pool:submit(("setsid sleep %s & while [ \"$(ps -o sid= -p $!)\" = \"$(ps -o sid= -p $$)\" ]; do :; done; echo done"):format(m)):wait(10)
+    local r = pool:submit(("setsid sleep %s & while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" = \"$(cut -d' ' -f6 /proc/$$/stat)\" ]; do :; done; echo done"):format(m)):wait(10)
     assert.are.equal("ok", r.status)
     assert.are.equal("done\n", r.stdout)
     assert.is_true(r.duration < 1)

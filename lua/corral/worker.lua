@@ -8,6 +8,9 @@ local core = require "corral.core"
 
 local M = {}
 
+-- Replies carry no bytecode: the parent never loads code from a worker.
+local NO_FUNCTIONS = { functions = false }
+
 local function write_all(fd, s)
   local off = 0
   while off < #s do
@@ -47,7 +50,7 @@ end
 
 -- One encode on the normal path; a value that cannot cross becomes a failure naming its path.
 local function reply_frame(r)
-  local ok, frame = pcall(core.encode, r, "reply")
+  local ok, frame = pcall(core.encode, r, "reply", NO_FUNCTIONS)
   if ok then return frame end
   frame = tostring(frame):gsub("reply%.v", "values"):gsub("reply%.e", "error")
   if r.ok then
