@@ -134,5 +134,6 @@ int luaopen_corral_core(lua_State *L) {
   corral_open_spawn(L);
   corral_open_loop(L);
   corral_open_wire(L);
+  corral_open_slots(L);
   return 1;
 }

@@ -17,5 +17,6 @@ void corral_open_proc(lua_State *L);
 void corral_open_spawn(lua_State *L);
 void corral_open_loop(lua_State *L);
 void corral_open_wire(lua_State *L);
+void corral_open_slots(lua_State *L);
 
 #endif

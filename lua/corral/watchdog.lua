@@ -1,10 +1,10 @@
 -- corral.watchdog: the far end of corral.lifeline, run as a process of its own
 -- (`lua5.4 -e "... require('corral.watchdog').main()"`, in its own session).
 --
--- stdin carries "+PGID\n" / "-PGID\n" lines from the owner. EOF means the owner is gone
--- (exited, crashed or SIGKILLed: the kernel closed its write end). Then every group still
--- registered is ended, TERM and CONT, up to GRACE seconds for it to go, then KILL, and the
--- watchdog exits; with nothing registered it exits at once.
+-- stdin is a pipe nobody writes to: EOF means the owner is gone (exited, crashed or SIGKILLed:
+-- the kernel closed its write end). Then the groups registered in the shared slots (fd
+-- `slots_fd`, see corral.lifeline) are ended, TERM and CONT, up to GRACE seconds for them to
+-- go, then KILL, and the watchdog exits; with nothing registered it exits at once.
 --
 -- INT, TERM and HUP are blocked (held pending, never acted on): a terminal cannot send them to
 -- another session, so they come only from someone signalling every process, e.g. a shutdown or
@@ -45,21 +45,15 @@ local function end_groups(set)
   for pg in pairs(left) do core.killpg(pg, "KILL") end
 end
 
-function M.main()
+function M.main(slots_fd)
   core.sigcatch { "INT", "TERM", "HUP" }
   core.set_blocking(0, true)
-  local set, buf = {}, ""
-  while true do
-    local data = core.read(0, 65536)
-    if not data or data == "" then break end   -- EOF (or a read error: the owner is unreachable)
-    buf = buf .. data
-    local pos = 1
-    for op, num, nextpos in buf:gmatch("([+-])(%d+)\n()") do
-      local pg = tonumber(num)
-      if pg and pg > 1 then set[pg] = op == "+" or nil end
-      pos = nextpos
-    end
-    buf = buf:sub(pos)
+  repeat
+    local data = core.read(0, 512)
+  until not data or data == ""             -- EOF (or a read error: the owner is unreachable)
+  local set = {}
+  for _, pg in ipairs(core.slots_read(slots_fd) or {}) do
+    if pg > 1 then set[pg] = true end
   end
   end_groups(set)
   os.exit(0)
