@@ -135,5 +135,6 @@ int luaopen_corral_core(lua_State *L) {
   corral_open_loop(L);
   corral_open_wire(L);
   corral_open_slots(L);
+  corral_open_fdpass(L);
   return 1;
 }

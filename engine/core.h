@@ -13,10 +13,17 @@ int corral_oserror(lua_State *L, const char *what);
 int corral_checksignal(lua_State *L, int arg);
 const char *corral_signame(int sig);
 
+/* The fd map of a child ({ [n] = fd, ... }, n >= 3) and the child-side set-up after a fork,
+ * shared by fork_worker (spawn.c) and fork_parent (fdpass.c). */
+#define CORRAL_MAXFDS 8
+int corral_checkfdmap(lua_State *L, int arg, const char *fname, int map[][2], int *top);
+int corral_child_setup(int map[][2], int n, int top);
+
 void corral_open_proc(lua_State *L);
 void corral_open_spawn(lua_State *L);
 void corral_open_loop(lua_State *L);
 void corral_open_wire(lua_State *L);
 void corral_open_slots(lua_State *L);
+void corral_open_fdpass(lua_State *L);
 
 #endif

@@ -148,12 +148,28 @@ static int l_sigrelease(lua_State *L) {
 
 /* read(fd [, max]) -> data | "" at end of file | false when nothing is ready
  *                  | fail, message, errno */
+#define SCRATCH 65536
+static char scratch_key;
+
+/* A per-state read buffer: a fresh 64 KiB block per read made malloc the hot spot. */
+static char *scratch(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key) != LUA_TUSERDATA) {
+    lua_pop(L, 1);
+    lua_newuserdatauv(L, SCRATCH, 0);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
+  }
+  char *p = lua_touserdata(L, -1);
+  lua_pop(L, 1);  /* still referenced by the registry */
+  return p;
+}
+
 static int l_read(lua_State *L) {
   int fd = checkfd(L, 1);
-  lua_Integer max = luaL_optinteger(L, 2, 65536);
+  lua_Integer max = luaL_optinteger(L, 2, SCRATCH);
   luaL_argcheck(L, max > 0 && max <= (1 << 24), 2, "size out of range");
   luaL_Buffer b;
-  char *p = luaL_buffinitsize(L, &b, (size_t)max);
+  char *p = max <= SCRATCH ? scratch(L) : luaL_buffinitsize(L, &b, (size_t)max);
   ssize_t n;
   do n = read(fd, p, (size_t)max);
   while (n < 0 && errno == EINTR);
@@ -161,7 +177,8 @@ static int l_read(lua_State *L) {
     if (errno == EAGAIN) { lua_pushboolean(L, 0); return 1; }
     return corral_oserror(L, "read");
   }
-  luaL_pushresultsize(&b, (size_t)n);
+  if (max <= SCRATCH) lua_pushlstring(L, p, (size_t)n);
+  else luaL_pushresultsize(&b, (size_t)n);
   return 1;
 }
 

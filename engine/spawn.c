@@ -19,7 +19,7 @@
 
 extern char **environ;
 
-#define MAXFDMAP 8
+#define MAXFDMAP CORRAL_MAXFDS
 
 typedef struct {
   posix_spawn_file_actions_t fa;
@@ -230,38 +230,65 @@ fail:
   return corral_oserror(L, what);
 }
 
+/* Parse the fd map { [n] = fd, ... } (n >= 3) at `arg` into map; raises naming `fname` on a bad
+ * one. Returns the number of pairs; *top is the highest target (2 when there is none). */
+int corral_checkfdmap(lua_State *L, int arg, const char *fname, int map[][2], int *top) {
+  luaL_checktype(L, arg, LUA_TTABLE);
+  int n = 0;
+  *top = 2;
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {
+    if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1) || lua_tointeger(L, -2) < 3 ||
+        lua_tointeger(L, -2) > 4096 || lua_tointeger(L, -1) < 0 || n == MAXFDMAP)
+      return luaL_error(L, "bad argument #%d to '%s' (up to %d integer pairs { [n >= 3] = fd })",
+                        arg, fname, MAXFDMAP);
+    map[n][0] = (int)lua_tointeger(L, -2);
+    map[n][1] = (int)lua_tointeger(L, -1);
+    if (map[n][0] > *top) *top = map[n][0];
+    n++;
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* The child side of fork_worker and fork_parent, run right after the fork: a new process group,
+ * default dispositions for the signals a Lua host may have caught or ignored, an empty mask,
+ * map[i][1] moved to map[i][0], and every other fd above 2 closed. Only async-signal-safe calls.
+ * Returns 0, or -1 with errno set (the caller _exits). */
+int corral_child_setup(int map[][2], int n, int top) {
+  if (setpgid(0, 0) < 0) return -1;
+  static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2 };
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (signal(sigs[i], SIG_DFL) == SIG_ERR) return -1;
+  sigset_t empty;
+  sigemptyset(&empty);
+  if (sigprocmask(SIG_SETMASK, &empty, NULL) < 0) return -1;
+  /* Move sources out of the way first so a source equal to another target is not clobbered. */
+  for (int i = 0; i < n; i++)
+    if ((map[i][1] = fcntl(map[i][1], F_DUPFD_CLOEXEC, top + 1)) < 0) return -1;
+  for (int i = 0; i < n; i++)
+    if (dup2(map[i][1], map[i][0]) < 0) return -1;
+  for (int fd = 3; fd <= top; fd++) {     /* below top, only the targets stay open */
+    int target = 0;
+    for (int i = 0; i < n; i++) target |= map[i][0] == fd;
+    if (!target && close(fd) < 0 && errno != EBADF) return -1;
+  }
+  if (syscall(SYS_close_range, (unsigned)top + 1, ~0U, 0) < 0) return -1;
+  return 0;
+}
+
 /* fork_worker({ [n] = fd, ... }) -> 0 in the child | pid, pidfd in the parent | fail, msg, errno
  * For start = "fork" lua workers only: the child continues the caller's Lua state in a new
  * process group, with default signal dispositions, an empty mask, the given fds moved to n and
  * every other fd above 2 closed. Unsafe in a process with threads (documented). */
 static int l_fork_worker(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTABLE);
-  int map[MAXFDMAP][2], n = 0, top = 2;
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1) || lua_tointeger(L, -2) < 3 || n == MAXFDMAP)
-      return luaL_error(L, "bad argument #1 to 'fork_worker' (up to %d integer pairs { [n >= 3] = fd })", MAXFDMAP);
-    map[n][0] = (int)lua_tointeger(L, -2);
-    map[n][1] = (int)lua_tointeger(L, -1);
-    if (map[n][0] > top) top = map[n][0];
-    n++;
-    lua_pop(L, 1);
-  }
+  int map[MAXFDMAP][2], top;
+  int n = corral_checkfdmap(L, 1, "fork_worker", map, &top);
   fflush(NULL);
   pid_t pid = fork();
   if (pid < 0) return corral_oserror(L, "fork");
   if (pid == 0) {
-    setpgid(0, 0);
-    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2 };
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, NULL);
-    /* Move sources out of the way first so a source equal to another target is not clobbered. */
-    for (int i = 0; i < n; i++) map[i][1] = fcntl(map[i][1], F_DUPFD_CLOEXEC, top + 1);
-    for (int i = 0; i < n; i++)
-      if (map[i][1] < 0 || dup2(map[i][1], map[i][0]) < 0) _exit(127);
-    if (syscall(SYS_close_range, (unsigned)top + 1, ~0U, 0) < 0) _exit(127);
+    if (corral_child_setup(map, n, top) < 0) _exit(127);
     lua_pushinteger(L, 0);
     return 1;
   }

@@ -27,8 +27,9 @@
 /* ---------- encoder ---------- */
 
 typedef struct {
-  char *p;
+  char *p;                          /* small, until the frame outgrows it */
   size_t n, cap, max;
+  char small[480];
   int depth;
   int keyidx[MAX_DEPTH + 1];        /* stack index of the key being written at each depth */
   const void *open[MAX_DEPTH + 1];  /* tables being written, for cycle detection */
@@ -45,11 +46,12 @@ static int enc_grow(Enc *e, size_t need) {
   if (e->n + need <= e->cap) return 0;
   size_t cap = e->cap ? e->cap : 256;
   while (cap < e->n + need) cap *= 2;
-  char *p = realloc(e->p, cap);
+  char *p = e->p == e->small ? malloc(cap) : realloc(e->p, cap);
   if (!p) {
     snprintf(e->err, sizeof e->err, "out of memory");
     return -1;
   }
+  if (e->p == e->small) memcpy(p, e->small, e->n);
   e->p = p;
   e->cap = cap;
   return 0;
@@ -161,6 +163,9 @@ static int writer(lua_State *L, const void *p, size_t sz, void *ud) {
 
 static int enc_value(lua_State *L, Enc *e, int idx);
 
+/* Registry keys: function -> its dump (weak keys); dump -> loaded function (weak values). */
+static char dump_cache, load_cache;
+
 static int enc_function(lua_State *L, Enc *e, int idx) {
   if (lua_iscfunction(L, idx)) return fail_at(L, e, "cannot encode C function");
   if (!e->functions) return fail_at(L, e, "cannot encode function");
@@ -175,20 +180,42 @@ static int enc_function(lua_State *L, Enc *e, int idx) {
     }
   }
   if (put_byte(e, 'F')) return -1;
+  /* map submits one function thousands of times: its dump is cached (weak keys). */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &dump_cache);
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) == LUA_TSTRING) {
+    size_t len;
+    const char *code = lua_tolstring(L, -1, &len);
+    int rc = put_varint(e, len) || put(e, code, len);
+    lua_pop(L, 2);
+    return rc ? -1 : 0;
+  }
+  lua_pop(L, 1);  /* the cache stays below, for the store */
   /* Dump into a scratch Enc, then length-prefix it. */
-  Enc f = {0};
+  Enc f;
+  f.p = f.small;
+  f.n = 0;
+  f.cap = sizeof f.small;
   f.max = e->max;
+  f.err[0] = 0;
   lua_pushvalue(L, idx);
   int rc = lua_dump(L, writer, &f, 0);
   lua_pop(L, 1);
   if (rc != 0) {
-    free(f.p);
+    lua_pop(L, 1);
+    if (f.p != f.small) free(f.p);
     if (f.err[0]) memcpy(e->err, f.err, sizeof e->err);
     else snprintf(e->err, sizeof e->err, "cannot dump function");
     return -1;
   }
   rc = put_varint(e, f.n) || put(e, f.p, f.n);
-  free(f.p);
+  if (rc == 0) {
+    lua_pushvalue(L, idx);
+    lua_pushlstring(L, f.p, f.n);
+    lua_rawset(L, -3);
+  }
+  lua_pop(L, 1);
+  if (f.p != f.small) free(f.p);
   return rc ? -1 : 0;
 }
 
@@ -310,8 +337,13 @@ static int opt_bool(lua_State *L, int opts, const char *field, int def) {
 static int l_encode(lua_State *L) {
   luaL_checkany(L, 1);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  Enc *e = calloc(1, sizeof *e);
-  if (!e) return luaL_error(L, "cannot encode: out of memory");
+  Enc enc;
+  Enc *e = &enc;
+  e->p = e->small;
+  e->n = 0;
+  e->cap = sizeof e->small;
+  e->depth = 0;
+  e->err[0] = 0;
   e->root = luaL_optstring(L, 2, "value");
   e->functions = opt_bool(L, 3, "functions", 1);
   e->max = opt_size(L, 3, "max_size", DEFAULT_MAX_SIZE);
@@ -319,17 +351,15 @@ static int l_encode(lua_State *L) {
   unsigned char hdr[4] = {0};
   int rc = put(e, hdr, 4) || enc_value(L, e, 1);
   lua_settop(L, top);
+  if (e->p != e->small && rc) free(e->p);
   if (rc) {
     lua_pushstring(L, e->err);
-    free(e->p);
-    free(e);
     return lua_error(L);
   }
   size_t body = e->n - 4;
   for (int i = 0; i < 4; i++) e->p[i] = (char)(body >> (8 * i));
-  lua_pushlstring(L, e->p, e->n);
-  free(e->p);
-  free(e);
+  lua_pushlstring(L, e->p, e->n);  /* may raise (memory): free first would lose the frame */
+  if (e->p != e->small) free(e->p);
   return 1;
 }
 
@@ -449,8 +479,26 @@ static int dec_value(lua_State *L, Dec *d) {
     if (n > (uint64_t)(d->end - d->p)) return d->err = "truncated function", -1;
     Chunk c = {(const char *)d->p, (size_t)n};
     d->p += n;
+    /* The same task function arrives over and over: reuse what was loaded (weak values). */
+    if (!lua_checkstack(L, 4)) return d->err = "Lua stack exhausted", -1;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &load_cache);
+    lua_pushlstring(L, c.p, c.n);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TFUNCTION) {
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+      return 0;
+    }
+    lua_pop(L, 1);
     /* lua_load sets the first upvalue (_ENV, the only one allowed) to the globals. */
-    if (lua_load(L, reader, &c, "=task", "b") != LUA_OK) return d->err = "bad function bytecode", -1;
+    if (lua_load(L, reader, &c, "=task", "b") != LUA_OK) {
+      lua_pop(L, 3);
+      return d->err = "bad function bytecode", -1;
+    }
+    lua_pushvalue(L, -1);
+    lua_insert(L, -3);       /* cache, fn, code, fn */
+    lua_rawset(L, -4);       /* cache[code] = fn */
+    lua_remove(L, -2);       /* fn */
     return 0;
   }
   default:
@@ -502,7 +550,18 @@ static int l_decode(lua_State *L) {
   return 2;
 }
 
+static void weak_table(lua_State *L, void *key, const char *mode) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, mode);
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
 void corral_open_wire(lua_State *L) {
+  weak_table(L, &dump_cache, "k");
+  weak_table(L, &load_cache, "v");
   static const luaL_Reg fns[] = {{"encode", l_encode}, {"decode", l_decode}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

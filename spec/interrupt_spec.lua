@@ -90,7 +90,7 @@ describe("signal dispositions", function()
   end)
 end)
 
-for _, start in ipairs { "spawn", "fork" } do
+for _, start in ipairs { "spawn", "fork", "forkserver" } do
   describe("Ctrl-C with lua tasks (start = " .. start .. ")", function()
     for _, flavour in ipairs { "loop", "execute", "popen" } do
       it("cancel ends " .. flavour .. " tasks and whatever they started", function()

@@ -146,7 +146,7 @@ describe("the watchdog", function()
 
   it("is not inherited by lua workers: a forked one has no lifeline of its own", function()
     if not core.encode then pending("core.encode (the wire codec) is not built yet") return end
-    for _, start in ipairs { "fork", "spawn" } do
+    for _, start in ipairs { "fork", "spawn", "forkserver" } do
       local pool <close> = corral.pool { executor = "lua", start = start, size = 1 }
       local r = pool:submit(function() return require("corral.lifeline").watchdog_pid() end):wait()
       assert.are.equal("ok", r.status, r.error)
@@ -157,7 +157,7 @@ describe("the watchdog", function()
 end)
 
 describe("the lifeline with busy lua workers", function()
-  for _, how in ipairs { "spawn", "fork" } do
+  for _, how in ipairs { "spawn", "fork", "forkserver" } do
     it("ends workers and what they started within 1 s of the owner's SIGKILL (start = "
        .. how .. ")", function()
       if not core.encode then pending("core.encode (the wire codec) is not built yet") return end

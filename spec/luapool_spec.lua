@@ -5,7 +5,7 @@ local H = require "helpers"
 
 package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
 
-for _, start in ipairs { "spawn", "fork" } do
+for _, start in ipairs { "spawn", "fork", "forkserver" } do
   local function lpool(opts)
     opts = opts or {}
     opts.executor, opts.start = "lua", start

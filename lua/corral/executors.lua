@@ -49,6 +49,8 @@ M.shell = {
 -- "lua": a function without upvalues other than _ENV (sent as bytecode) or "module.fn", plus
 -- arguments. The task is encoded here, at submit, so a value that cannot cross is refused now,
 -- naming its path (args[2].cb), instead of failing later in a worker.
+local fn_names = setmetatable({}, { __mode = "k" })
+
 M.lua = {
   lua = true,
   prepare = function(fn, fname, ...)
@@ -58,8 +60,12 @@ M.lua = {
       if not fn:match("^[%w_.]+%.[%w_]+$") then bad(fname, '"module.fn" expected, got "' .. fn .. '"') end
       name = fn
     elseif type(fn) == "function" then
-      local info = debug.getinfo(fn, "S")
-      name = ("function <%s:%d>"):format(info.short_src, info.linedefined)
+      name = fn_names[fn]
+      if not name then          -- map submits one function many times: name it once
+        local info = debug.getinfo(fn, "S")
+        name = ("function <%s:%d>"):format(info.short_src, info.linedefined)
+        fn_names[fn] = name
+      end
     else
       bad(fname, "function or \"module.fn\" expected, got " .. type(fn))
     end

@@ -20,7 +20,11 @@ function M.new(pool, id, name)
   return setmetatable({ pool = pool, id = id, name = name, state = "pending", waiters = {} }, Future)
 end
 
-function Future:status() return self.state end
+-- A lua task sent ahead to a busy worker is "pending" until the worker starts it.
+function Future:status()
+  if self.state == "running" and self.handle and self.handle.queued then return "pending" end
+  return self.state
+end
 
 function Future:done() return final[self.state] == true end
 

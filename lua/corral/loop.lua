@@ -206,11 +206,32 @@ function M.signals_enabled() return catching_enabled end
 -- Driving the loop ----------------------------------------------------------
 
 -- step([seconds]): run what is ready, blocking at most `seconds` (nil: until something happens).
+-- defer(fn): run fn once before the loop next waits (or at the end of this step). Lets
+-- writers coalesce what one step produces into one syscall.
+local deferred, ndeferred = {}, 0
+
+function M.defer(fn)
+  ndeferred = ndeferred + 1
+  deferred[ndeferred] = fn
+end
+
+local function run_deferred()
+  local i = 1
+  while i <= ndeferred do           -- a deferred function may defer more
+    local fn = deferred[i]
+    deferred[i] = nil
+    fn()
+    i = i + 1
+  end
+  ndeferred = 0
+end
+
 function M.step(timeout)
   run_ready()
+  run_deferred()
   local deadline = next_deadline()
   local wait
-  if nready > 0 then
+  if nready > 0 or ndeferred > 0 then
     wait = 0
   else
     local limit = timeout and now() + timeout or math.huge
@@ -234,6 +255,7 @@ function M.step(timeout)
   end
   run_timers()
   run_ready()
+  run_deferred()
   arm(next_deadline())
 end
 
@@ -275,7 +297,7 @@ end
 function M.pollfd() return ep end
 
 function M.timeout()
-  if nready > 0 then return 0 end
+  if nready > 0 or ndeferred > 0 then return 0 end
   local d = next_deadline()
   if d == math.huge then return nil end
   local left = d - now()

@@ -95,6 +95,21 @@ local function module_fn(v, fname, name)
   return v
 end
 
+-- preload: module names the fork server requires once, before it forks any worker.
+local function modules(v, fname, name)
+  if type(v) ~= "table" then fail(fname, name, "list of module names expected, got " .. type(v)) end
+  local n = #v
+  for k, x in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      fail(fname, name, "list of module names expected, got key " .. tostring(k))
+    end
+    if type(x) ~= "string" or not x:match("^[%w_.-]+$") then
+      fail(fname, name, ("module name expected at [%d], got %s"):format(k, tostring(x)))
+    end
+  end
+  return v
+end
+
 local function limits(v, fname, name)
   if type(v) ~= "table" then fail(fname, name, "table expected, got " .. type(v)) end
   for k, x in pairs(v) do
@@ -110,7 +125,7 @@ M.pool = {
   executor = oneof("shell", "exec", "lua"),
   launcher = oneof("local", "slurm"),
   size = posint, start = oneof("spawn", "fork", "forkserver"), maxtasks = posint,
-  init = module_fn, interpreter = str, preload = anything,
+  init = module_fn, interpreter = str, preload = modules,
   timeout = seconds, termseq = termseq, on_interrupt = oneof("cancel", "drain", "forward"),
   retries = count, stdout = stdio, stderr = stdio, stdin = stdin, cwd = str, env = env,
   clearenv = boolean, cgroup = anything, limits = limits, signals = boolean, joblog = str,

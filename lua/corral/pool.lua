@@ -31,8 +31,8 @@ local RETRYABLE = { failed = true, signaled = true, timeout = true, lost = true 
 function M.new(opts)
   local o = options.check("pool", opts, "pool")
   o.executor = o.executor or "shell"
-  if o.start == "forkserver" then
-    error("bad option 'start' to 'pool' (\"forkserver\" is not available in this build)", 2)
+  if o.preload and o.start ~= "forkserver" then
+    error("bad option 'preload' to 'pool' (only used with start = \"forkserver\")", 2)
   end
   if (o.launcher or "local") ~= "local" then
     error("bad option 'launcher' to 'pool' (only \"local\" is available in this build)", 2)
@@ -113,6 +113,22 @@ function Pool:_ended(f, h)
   self.running[f] = nil
   self.nrunning = self.nrunning - 1
   loop.cancel_timer(f.timer)
+  f.handle = nil
+  if h.unstarted then                     -- a lua task that never began in its worker
+    f.attempt = f.attempt - 1
+    if f.cancelled then
+      settle_unrun(self, f, "cancelled", f.cancel_reason, f.interrupted)
+    elseif self.stopping then
+      settle_unrun(self, f, "cancelled", self.stopping == "terminate" and "terminated" or "interrupted",
+        self.stopping == "cancel" and self.interrupted or nil)
+    else                                  -- its worker went away: run it elsewhere, first
+      f.state = "pending"
+      self.npending = self.npending + 1
+      self.qhead = self.qhead - 1
+      self.queue[self.qhead] = f
+    end
+    return self:_pump()
+  end
   local status, err = outcome(f, h)
   local r = {
     id = f.id, name = f.name, status = status, code = h.code, signal = h.signal,
@@ -121,7 +137,6 @@ function Pool:_ended(f, h)
     duration = (h.ended_at or loop.now()) - h.started_at, rusage = h.rusage,
     interrupted = f.interrupted, traceback = h.traceback,
   }
-  f.handle = nil
   if RETRYABLE[status] and f.attempt <= f.retries and not self.stopping then
     if self.joblog then self.joblog:write(r) end
     f.state = "pending"
@@ -147,10 +162,20 @@ function Pool:_start(f)
   self.running[f] = h
   self.nrunning = self.nrunning + 1
   if f.timeout then
-    f.timer = loop.timer(f.timeout, function()
-      if f.handle == h and h:stop(f.termseq) then f.timed_out = true end
-    end)
+    -- A task queued in a lua worker's pipeline is timed from when it starts there.
+    local function arm()
+      f.timer = loop.timer(f.timeout, function()
+        if f.handle == h and h:stop(f.termseq) then f.timed_out = true end
+      end)
+    end
+    if h.queued then h.on_start = arm else arm() end
   end
+end
+
+-- Room for one more task: `size` running for commands; lua workers also take tasks ahead.
+function Pool:_room()
+  if self.runner.has_room then return self.runner.has_room(self) end
+  return self.nrunning < self.size
 end
 
 function Pool:_pump()
@@ -158,7 +183,7 @@ function Pool:_pump()
   while self.qhead <= self.qtail do
     local f = q[self.qhead]
     if f.state == "pending" then
-      if self.nrunning >= self.size or self.stopping then break end
+      if self.stopping or not self:_room() then break end
       self.npending = self.npending - 1
       self:_start(f)
     end
@@ -240,8 +265,8 @@ end
 -- cancel_all(reason, interrupted): pending ones never start; running groups get termseq.
 local function cancel_all(self, reason, interrupted, running_too)
   for _, f in ipairs(pending_futures(self)) do self:_cancel(f, reason, interrupted) end
-  if running_too then
-    for f in pairs(self.running) do self:_cancel(f, reason, interrupted) end
+  for f, h in pairs(self.running) do      -- queued in a worker: not started, cancel like pending
+    if running_too or h.queued then self:_cancel(f, reason, interrupted) end
   end
 end
 

@@ -1,9 +1,16 @@
--- corral.worker: the loop inside a lua worker process. Reads task frames from fd `rfd`, runs
--- each, writes one reply frame per task to `wfd`, in order. Blocking I/O: a worker does
--- nothing else. Not used by the parent process (see corral.workers).
+-- corral.worker: the loop inside a lua worker process. Reads frames from fd `rfd`, runs tasks
+-- one at a time in arrival order, writes frames to `wfd`. Not used by the parent process (see
+-- corral.workers).
 --
--- A task frame is { f = function | "module.fn", a = { n = ..., ... } }; { exit = true } ends
--- the worker. A reply is { ok = true, v = values } or { ok = false, e = error, tb = traceback }.
+-- In:  a task { f = function | "module.fn", a = { n = ..., ... } } (numbered 1, 2, ... by
+--      arrival), { c = seq } to cancel task seq if it has not started, { exit = true };
+--      { h = true } before a task the parent sent to this worker while it was idle: the
+--      parent counts that one as running already, so it gets no START and no skip.
+-- Out: per task, in order: START before it runs, then its reply { ok = true, v = values } or
+--      { ok = false, e = error, tb = traceback }; or SKIP instead of both when it was
+--      cancelled before it started. The parent may send many tasks ahead (pipelining): the
+--      worker drains its input before starting each task, so a cancel that arrived in time
+--      is honoured, and writes the previous reply, skips and the next START in one write.
 local core = require "corral.core"
 
 local M = {}
@@ -59,10 +66,13 @@ local function reply_frame(r)
   return core.encode { ok = false, e = tostring(r.e), tb = r.tb }
 end
 
+local START = core.encode { s = true }
+local SKIP = core.encode { x = true }
+
 -- main(rfd, wfd, init, exit): serve until told to exit or the parent's end closes.
 function M.main(rfd, wfd, init, exit)
   exit = exit or os.exit
-  core.set_blocking(rfd, true)
+  core.set_blocking(rfd, false)
   if init then
     local ok, err = pcall(function() resolve(init)() end)
     if not ok then
@@ -70,21 +80,81 @@ function M.main(rfd, wfd, init, exit)
       exit(78)
     end
   end
+  local ep = core.epoll_create()
+  core.epoll_add(ep, rfd, "r")
   local buf, pos = "", 1
-  while true do
-    local task, nextpos = core.decode(buf, pos, { functions = true })
-    if task == false then
-      local data = core.read(rfd, 1 << 16)
-      if not data or data == "" then io.stdout:flush(); exit(0) end
-      buf = buf:sub(pos) .. data
-      pos = 1
-    elseif task == nil then
-      io.stderr:write("corral worker: protocol error: ", tostring(nextpos), "\n")
-      exit(70)
-    else
+  local inbox, ihead, itail = {}, 1, 0     -- decoded frames not yet acted on
+  local nseq, cancelled, head_next = 0, {}, false
+  local eof = false
+  local out = nil                          -- frames to write before blocking or running
+
+  -- Decode every complete frame in buf; cancels are noted at once, the rest queued in order.
+  local function decode_all()
+    while true do
+      local msg, nextpos = core.decode(buf, pos, { functions = true })
+      if msg == false then break end
+      if msg == nil then
+        io.stderr:write("corral worker: protocol error: ", tostring(nextpos), "\n")
+        exit(70)
+      end
       pos = nextpos
-      if task.exit then io.stdout:flush(); exit(0) end
-      write_all(wfd, reply_frame(run(task)))
+      if msg.c then
+        cancelled[msg.c] = true
+      elseif msg.h then
+        head_next = true
+      else
+        if not msg.exit then
+          nseq = nseq + 1
+          msg.seq, msg.head = nseq, head_next
+          head_next = false
+        end
+        itail = itail + 1
+        inbox[itail] = msg
+      end
+    end
+    if pos > 1 then buf, pos = buf:sub(pos), 1 end
+  end
+
+  -- Read what is available (block = wait for at least one byte or EOF).
+  local function pull(block)
+    while not eof do
+      local data = core.read(rfd, 1 << 16)
+      if data == false then
+        if not block then return end
+        core.epoll_wait(ep, -1)
+      elseif not data or data == "" then
+        eof = true
+      else
+        buf = buf .. data
+        block = false
+      end
+    end
+  end
+
+  while true do
+    pull(false)
+    decode_all()
+    local msg = inbox[ihead]
+    if msg then
+      inbox[ihead], ihead = nil, ihead + 1
+      if msg.exit then
+        if out then write_all(wfd, out) end
+        io.stdout:flush(); exit(0)
+      elseif cancelled[msg.seq] and not msg.head then
+        cancelled[msg.seq] = nil
+        out = (out or "") .. SKIP
+      else
+        if msg.head then
+          if out then write_all(wfd, out) end
+        else
+          write_all(wfd, out and out .. START or START)
+        end
+        out = reply_frame(run(msg))
+      end
+    else
+      if out then write_all(wfd, out); out = nil end
+      if eof then io.stdout:flush(); exit(0) end
+      pull(true)
     end
   end
 end

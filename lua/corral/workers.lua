@@ -1,9 +1,15 @@
 -- corral.workers: a pool's lua worker processes, seen from the parent; the runner of the
 -- "lua" executor. A worker is a process group (spawned `lua5.4`, or a fork of this process)
--- that speaks the wire protocol on two pipes: tasks in on its fd 3, replies out on its fd 4.
--- One task runs in a worker at a time. Cancel, timeout and terminate end the worker's whole
--- group (so what a task started with os.execute or io.popen dies with it) and a fresh worker
--- takes its place. A worker that dies under a task gives that task "lost" with the cause.
+-- that speaks the wire protocol on two pipes: frames in on its fd 3, out on its fd 4 (see
+-- corral.worker for the protocol).
+--
+-- Tasks are pipelined: up to DEPTH are sent to a worker ahead, so a busy pool never waits a
+-- round trip between tasks. Every task still gets an exact record, because the worker says
+-- when each task starts (START): before that a task is "queued" — cancelling it sends a
+-- cancel frame and the worker skips it (it never runs), and if the worker loses it the pool
+-- runs it elsewhere; after START it is running — cancel, timeout and terminate end the
+-- worker's whole group (so what the task started with os.execute or io.popen dies with it),
+-- and a worker that dies under it gives "lost" with the cause. A fresh worker takes over.
 local core = require "corral.core"
 local loop = require "corral.loop"
 local proc = require "corral.proc"
@@ -14,7 +20,8 @@ Worker.__index = Worker
 local Task = {}
 Task.__index = Task
 
-local EXIT_FRAME
+local EXIT_FRAME, HEAD_FRAME
+local DEPTH = 16            -- tasks sent ahead to one worker
 
 local function close_fd(w, key)
   local fd = w[key]
@@ -26,6 +33,9 @@ local function close_fd(w, key)
 end
 
 local function flush(w)
+  w.flush_pending = false
+  if not w.wfd then w.outq = {}; return end
+  if #w.outq > 1 and w.outoff == 0 then w.outq = { table.concat(w.outq) } end
   while w.outq[1] do
     local s = w.outq[1]
     local n = core.write(w.wfd, s, w.outoff)
@@ -44,15 +54,13 @@ local function flush(w)
   if w.wwatch then w.wwatch = false; loop.unwatch(w.wfd) end
 end
 
+-- send(w, frame): queued, and written with whatever else this loop step sends to w.
 local function send(w, frame)
   w.outq[#w.outq + 1] = frame
-  if #w.outq == 1 then flush(w) end
-end
-
-local function set_idle(pool, w)
-  local ws = pool.workers
-  if w.dead or w.retiring then return end
-  ws.idle[#ws.idle + 1] = w
+  if not w.flush_pending and not w.wwatch then
+    w.flush_pending = true
+    loop.defer(w.flush)
+  end
 end
 
 local function retire(pool, w)
@@ -61,10 +69,45 @@ local function retire(pool, w)
   send(w, EXIT_FRAME)
 end
 
+local function queue_pop(w)
+  local t = w.q[w.qhead]
+  w.q[w.qhead], w.qhead = nil, w.qhead + 1
+  return t
+end
+
+-- After a task left the worker's queue: retire the worker at maxtasks once it is drained.
+local function after_task(w)
+  local pool = w.pool
+  local max = pool.opts.maxtasks
+  if max and w.nsent >= max and w.qhead > w.qtail and not w.retiring and not w.proc.stopping then
+    retire(pool, w)
+  end
+end
+
+local function on_start(w)
+  local t = w.q[w.qhead]
+  if not t or t.started then return end
+  t.queued, t.started = false, true
+  t.started_at = loop.now()
+  if t.cancel_requested then             -- the cancel came too late to skip it: end the worker
+    w.proc:stop(t.cancel_steps)
+  end
+  if t.on_start then t.on_start(t) end
+end
+
+local function on_skip(w)
+  local t = w.q[w.qhead]
+  if not t or t.started then return end
+  queue_pop(w)
+  t.ended, t.ended_at, t.unstarted = true, loop.now(), true
+  after_task(w)
+  t.on_end(t)
+end
+
 local function on_reply(w, r)
-  local t = w.task
-  if not t then return end              -- a reply after the task was given up: ignore
-  w.task = nil
+  local t = w.q[w.qhead]
+  if not t or not t.started then return end
+  queue_pop(w)
   t.ended_at = loop.now()
   if r.ok then
     t.values = r.v
@@ -76,15 +119,14 @@ local function on_reply(w, r)
   end
   t.ended = true
   w.ntasks = w.ntasks + 1
-  local pool = w.pool
-  if w.proc.stopping then
-    -- being ended (cancel or timeout raced the reply): not reusable
-  elseif pool.opts.maxtasks and w.ntasks >= pool.opts.maxtasks then
-    retire(pool, w)
-  else
-    set_idle(pool, w)
-  end
+  after_task(w)
   t.on_end(t)
+end
+
+local function on_frame(w, r)
+  if r.s then on_start(w)
+  elseif r.x then on_skip(w)
+  else on_reply(w, r) end
 end
 
 local function on_readable(w)
@@ -104,7 +146,7 @@ local function on_readable(w)
         return
       end
       w.rpos = nextpos
-      on_reply(w, r)
+      on_frame(w, r)
     end
   end
 end
@@ -116,7 +158,7 @@ local function cause_of(p)
 end
 
 local function on_worker_end(w)
-  on_readable(w)                      -- replies written just before the end still count
+  on_readable(w)                      -- frames written just before the end still count
   close_fd(w, "rfd")
   close_fd(w, "wfd")
   w.dead = true
@@ -124,13 +166,16 @@ local function on_worker_end(w)
   local ws = pool.workers
   ws.all[w] = nil
   if not w.retiring then ws.live = ws.live - 1 end
-  for i = #ws.idle, 1, -1 do if ws.idle[i] == w then table.remove(ws.idle, i) end end
-  local t = w.task
-  if t then
-    w.task = nil
+  -- The running task (if any) is lost; queued ones never started: the pool runs them again.
+  while w.qhead <= w.qtail do
+    local t = queue_pop(w)
     t.ended, t.ended_at = true, p.ended_at
-    t.code, t.signal, t.rusage = p.code, p.signal, p.rusage
-    t.lost = w.protocol_error and ("protocol error: " .. w.protocol_error) or cause_of(p)
+    if t.started then
+      t.code, t.signal, t.rusage = p.code, p.signal, p.rusage
+      t.lost = w.protocol_error and ("protocol error: " .. w.protocol_error) or cause_of(p)
+    else
+      t.unstarted = true
+    end
     t.on_end(t)
   end
   loop.wake_all(ws.waiters)
@@ -155,7 +200,9 @@ local function new_worker(pool)
   if not from_r then core.close(to_r); core.close(to_w); return nil, from_w end
   core.set_blocking(to_w, false)
   local w = setmetatable({ pool = pool, wfd = to_w, rfd = from_r, rbuf = "", rpos = 1,
-                           outq = {}, outoff = 0, ntasks = 0 }, Worker)
+                           outq = {}, outoff = 0, ntasks = 0, nsent = 0,
+                           q = {}, qhead = 1, qtail = 0 }, Worker)
+  w.flush = function() flush(w) end
   local spec = { termseq = pool.termseq, stdin = "null", stdout = stdio(o.stdout),
                  stderr = stdio(o.stderr), env = pool.env, cwd = o.cwd, fds = { [3] = to_r, [4] = from_w } }
   local p, err, errno
@@ -168,6 +215,18 @@ local function new_worker(pool)
     end
     if pid then p = proc.watch(pid, pidfd, nil, nil, spec, function() on_worker_end(w) end)
     else err, errno = pidfd, nil end
+  elseif o.start == "forkserver" then
+    -- A fork of the pool's server process, made our child (see corral.forkserver).
+    local fs = pool.forkserver
+    if not fs then
+      fs = require("corral.forkserver").new { preload = o.preload, init = o.init,
+        interpreter = o.interpreter, env = spec.env, cwd = spec.cwd, stdout = spec.stdout,
+        stderr = spec.stderr, termseq = spec.termseq }
+      pool.forkserver = fs
+    end
+    local pid, pidfd = fs:fork(spec.fds)
+    if pid then p = proc.watch(pid, pidfd, nil, nil, spec, function() on_worker_end(w) end)
+    else err = pidfd end
   else
     spec.argv = { o.interpreter or "lua5.4", "-e", worker_code(pool) }
     p, err, errno = proc.start(spec, function() on_worker_end(w) end)
@@ -188,24 +247,58 @@ end
 local function state(pool)
   local ws = pool.workers
   if not ws then
-    ws = { all = {}, idle = {}, live = 0, waiters = {} }
+    ws = { all = {}, live = 0, waiters = {} }
     pool.workers = ws
   end
   return ws
 end
 
--- start(pool, future, on_end) -> task handle | nil, message
-function M.start(pool, f, on_end)
+-- A worker that can take one more task now: an idle one first, then a new one while the pool
+-- has fewer than `size`, then the least loaded with room in its pipeline.
+local function pick(pool)
   local ws = state(pool)
-  local w = table.remove(ws.idle)
+  local max = pool.opts.maxtasks
+  local best, load = nil, DEPTH
+  for w in pairs(ws.all) do
+    if not w.retiring and not w.dead and not w.proc.stopping and (not max or w.nsent < max) then
+      local n = w.qtail - w.qhead + 1
+      if n == 0 then return w end
+      if n < load then best, load = w, n end
+    end
+  end
+  if ws.live < pool.size then return nil, true end
+  return best
+end
+
+-- has_room(pool): can start() take a task now (the pool asks before each start)?
+function M.has_room(pool)
+  local w, new = pick(pool)
+  return w ~= nil or new == true
+end
+
+-- start(pool, future, on_end) -> task handle | nil, message. The handle is `queued` until the
+-- worker starts it; then `on_start(handle)` is called (the pool starts the timeout there).
+function M.start(pool, f, on_end)
+  local w, new = pick(pool)
   if not w then
+    if not new then return nil, "no lua worker has room" end
     local err
     w, err = new_worker(pool)
     if not w then return nil, "cannot start a lua worker: " .. tostring(err) end
   end
   local t = setmetatable({ worker = w, pid = w.pid, pgid = w.pid, started_at = loop.now(),
                            on_end = on_end }, Task)
-  w.task = t
+  w.nsent = w.nsent + 1
+  t.seq = w.nsent
+  w.qtail = w.qtail + 1
+  w.q[w.qtail] = t
+  if w.qtail == w.qhead then
+    -- An idle worker starts it on arrival: it is running now, and the worker need not say so.
+    t.started = true
+    send(w, HEAD_FRAME)
+  else
+    t.queued = true
+  end
   send(w, f.frame)
   return t
 end
@@ -217,25 +310,37 @@ function M.shutdown(pool, hard)
   if not ws then return end
   for w in pairs(ws.all) do
     if hard then w.proc:stop()
-    elseif not w.task and not w.retiring then
-      for i = #ws.idle, 1, -1 do if ws.idle[i] == w then table.remove(ws.idle, i) end end
+    elseif w.qhead > w.qtail and not w.retiring then
       retire(pool, w)
     end
   end
   loop.run_until(function() return next(ws.all) == nil end)
+  if pool.forkserver then                -- its workers are gone: the server can go too
+    pool.forkserver:close(hard)
+    pool.forkserver = nil
+  end
 end
 
 function M.kill_now(pool)
   for w in pairs(pool.workers and pool.workers.all or {}) do w.proc:kill_now() end
+  if pool.forkserver then pool.forkserver:kill_now() end
 end
 
+-- stop(steps): a queued task is skipped by the worker (cancel frame); a running one ends
+-- with the worker's group. True when it had an effect.
 function Task:stop(steps)
   if self.ended then return false end
+  if self.queued then
+    if self.cancel_requested then return false end
+    self.cancel_requested, self.cancel_steps = true, steps
+    send(self.worker, core.encode { c = self.seq })
+    return true
+  end
   return self.worker.proc:stop(steps)
 end
 
 function Task:send(sig)
-  if self.ended then return false end
+  if self.ended or self.queued then return false end
   return self.worker.proc:send(sig)
 end
 
@@ -245,6 +350,7 @@ function Task:output() return nil end
 EXIT_FRAME = nil
 function M.init()
   EXIT_FRAME = EXIT_FRAME or core.encode { exit = true }
+  HEAD_FRAME = HEAD_FRAME or core.encode { h = true }
 end
 
 return M
