@@ -1,0 +1,64 @@
+-- Lua tasks sent ahead to a busy worker (pipelining) keep exact records: a queued task is
+-- pending until its worker starts it, a cancelled one never runs, one whose worker dies runs
+-- elsewhere, and its timeout counts from its own start.
+local corral = require "corral"
+local H = require "helpers"
+
+local function tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
+describe("pipelined lua tasks", function()
+  it("a queued task is pending; cancelled, it never runs and the worker carries on", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1 }
+    local gate = tmpname()
+    local a = pool:submit(function(g)
+      while not io.open(g) do os.execute("sleep 0.01") end
+      return require("corral").getpid()
+    end, gate)
+    local mark = tmpname()
+    local b = pool:submit(function(p) io.open(p, "w"):close() end, mark)
+    assert.is_true(H.poll(function() return a:status() == "running" end))
+    assert.are.equal("pending", b:status())
+    assert.is_true(b:cancel())
+    io.open(gate, "w"):close()
+    local ra, rb = a:wait(), b:wait()
+    assert.are.equal("ok", ra.status)
+    assert.are.equal("cancelled", rb.status)
+    assert.is_false(exists(mark))
+    local pid = pool:submit(function() return require("corral").getpid() end):result()
+    assert.are.equal(ra.values[1], pid)            -- the same worker: nothing was killed
+    os.remove(gate)
+  end)
+
+  it("tasks queued behind a task whose worker dies run on a new worker", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1 }
+    local a = pool:submit(function() while true do end end)
+    local rest = {}
+    for i = 1, 5 do rest[i] = pool:submit(function(x) return x * 10 end, i) end
+    assert.is_true(H.poll(function() return a:status() == "running" end))
+    corral.kill(a.pid, "KILL")
+    assert.are.equal("lost", a:wait().status)
+    for i = 1, 5 do
+      local r = rest[i]:wait()
+      assert.are.equal("ok", r.status)
+      assert.are.equal(i * 10, r.values[1])
+      assert.are.equal(1, r.attempt)
+    end
+  end)
+
+  it("a queued task's timeout counts from its own start", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1, timeout = 1.5 }
+    local fs = {}
+    for i = 1, 3 do fs[i] = pool:submit(function() os.execute("sleep 0.6") return true end) end
+    for i = 1, 3 do assert.are.equal("ok", fs[i]:wait().status) end
+  end)
+end)
