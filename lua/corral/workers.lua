@@ -72,6 +72,8 @@ end
 local function queue_pop(w)
   local t = w.q[w.qhead]
   w.q[w.qhead], w.qhead = nil, w.qhead + 1
+  local ws = w.pool.workers
+  ws.inflight = ws.inflight - 1
   return t
 end
 
@@ -247,7 +249,7 @@ end
 local function state(pool)
   local ws = pool.workers
   if not ws then
-    ws = { all = {}, live = 0, waiters = {} }
+    ws = { all = {}, live = 0, waiters = {}, inflight = 0 }   -- inflight: sent, not yet answered
     pool.workers = ws
   end
   return ws
@@ -270,16 +272,24 @@ local function pick(pool)
   return best
 end
 
--- has_room(pool): can start() take a task now (the pool asks before each start)?
+-- has_room(pool): can start() take a task now (the pool asks before each start)? The pick
+-- is kept for the start() that follows.
 function M.has_room(pool)
+  local ws = state(pool)
+  if ws.live >= pool.size and ws.inflight >= ws.live * DEPTH then return false end  -- all full
   local w, new = pick(pool)
+  pool.workers.picked = w or new or nil
   return w ~= nil or new == true
 end
 
 -- start(pool, future, on_end) -> task handle | nil, message. The handle is `queued` until the
 -- worker starts it; then `on_start(handle)` is called (the pool starts the timeout there).
 function M.start(pool, f, on_end)
-  local w, new = pick(pool)
+  local ws = state(pool)
+  local w, new = ws.picked, nil
+  ws.picked = nil
+  if w == true then w, new = nil, true
+  elseif not w then w, new = pick(pool) end
   if not w then
     if not new then return nil, "no lua worker has room" end
     local err
@@ -289,6 +299,7 @@ function M.start(pool, f, on_end)
   local t = setmetatable({ worker = w, pid = w.pid, pgid = w.pid, started_at = loop.now(),
                            on_end = on_end }, Task)
   w.nsent = w.nsent + 1
+  ws.inflight = ws.inflight + 1
   t.seq = w.nsent
   w.qtail = w.qtail + 1
   w.q[w.qtail] = t
