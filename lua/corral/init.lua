@@ -14,6 +14,7 @@ local corral = {
 }
 
 function corral.pool(opts) return pool.new(opts) end
+function corral.workflow(opts) return require("corral.workflow").new(opts) end
 
 corral.as_completed = pool.as_completed
 corral.go = loop.go

@@ -13,9 +13,15 @@ local TAIL = 4096   -- bytes of stdout/stderr kept in the journal
 
 -- open(path) -> log | nil, message
 function M.open(path)
-  local fh, err = io.open(path, "a")
+  local fh, err = io.open(path, "a+")
   if not fh then return nil, "joblog: " .. err end
   fh:setvbuf("no")
+  -- A crash mid-write leaves a torn last line: end it, so our first record stands on its own.
+  local size = fh:seek("end")
+  if size and size > 0 then
+    fh:seek("set", size - 1)
+    if fh:read(1) ~= "\n" then fh:write("\n") end
+  end
   return setmetatable({ fh = fh, path = path }, Log)
 end
 

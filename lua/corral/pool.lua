@@ -198,14 +198,23 @@ end
 -- A lua pool's task is a function or "module.fn" followed by its arguments.
 function Pool:submit(task, ...)
   if self.closed then error("submit on a closed pool", 2) end
-  local argv, name, o
   if self.kind.lua then
-    argv, name = self.kind.prepare(task, "submit", ...)
-    o = {}
-  else
-    argv, name = self.kind.prepare(task, "submit")
-    o = options.check("task", (...), "submit")
+    local frame, name = self.kind.prepare(task, "submit", ...)
+    return self:_enqueue(frame, name, {})
   end
+  local argv, name = self.kind.prepare(task, "submit")
+  return self:_enqueue(argv, name, options.check("task", (...), "submit"))
+end
+
+-- _submit(opts, task, ...): submit with checked per-task options, lua tasks included (the
+-- workflow's path: a lua task's name, timeout and retries).
+function Pool:_submit(o, task, ...)
+  if self.closed then error("submit on a closed pool", 2) end
+  local argv, name = self.kind.prepare(task, "submit", ...)
+  return self:_enqueue(argv, name, options.check("task", o, "submit"))
+end
+
+function Pool:_enqueue(argv, name, o)
   self.next_id = self.next_id + 1
   local f = future.new(self, self.next_id, o.name or name)
   f.argv, f.frame = argv, argv
