@@ -159,6 +159,22 @@ describe("workflow", function()
     assert.are.equal(0, H.count(m))
   end)
 
+  it("a resumed job's values come from the journal", function()
+    local d = tmpdir()
+    local function run()
+      local wf = corral.workflow { joblog = d .. "/j.jsonl", resume = true }
+      wf:job("f", { fn = function() return 7, nil, "x" end })
+      return wf:run().records.f
+    end
+    local first, second = run(), run()
+    assert.is_nil(first.resumed)
+    assert.is_true(second.resumed)
+    assert.are.equal(3, second.values.n)
+    assert.are.equal(7, second.values[1])
+    assert.is_nil(second.values[2])
+    assert.are.equal("x", second.values[3])
+  end)
+
   it("reruns a job whose definition changed", function()
     local d = tmpdir()
     local function run(text)

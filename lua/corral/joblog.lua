@@ -35,10 +35,18 @@ function Log:write(r, extra)
   local row = {}
   for _, k in ipairs(FIELDS) do row[k] = r[k] end
   row.stdout, row.stderr = tail(r.stdout), tail(r.stderr)
+  local v = r.values
+  if v and (v.n or 0) > 0 then          -- a JSON array, null for nil (see values())
+    local a = {}
+    for i = 1, v.n do
+      if v[i] == nil then a[i] = cjson.null else a[i] = v[i] end
+    end
+    row.values = a
+  end
   for k, v in pairs(extra or {}) do row[k] = v end
   local line = cjson.encode(row)
   if not line then          -- something odd in a value: keep the facts that always encode
-    row.stdout, row.stderr, row.error = nil, nil, tostring(r.error)
+    row.stdout, row.stderr, row.error, row.values = nil, nil, tostring(r.error), nil
     line = cjson.encode(row) or "{}"
   end
   self.fh:write(line, "\n")
@@ -46,6 +54,20 @@ end
 
 function Log:close()
   if self.fh then self.fh:close(); self.fh = nil end
+end
+
+-- values(record) -> the task's return values as a record has them ({ n = ..., ... }). JSON
+-- keeps them only roughly: numbers may come back as floats, and values JSON cannot hold
+-- (functions, binary strings) are missing.
+function M.values(rec)
+  local out = { n = 0 }
+  if type(rec.values) ~= "table" then return out end
+  out.n = #rec.values
+  for i = 1, out.n do
+    local x = rec.values[i]
+    if x ~= cjson.null then out[i] = x end
+  end
+  return out
 end
 
 -- read(path) -> list of records; a torn last line (a crash mid-write) is skipped.

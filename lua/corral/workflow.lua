@@ -250,6 +250,7 @@ function Workflow:run()
     local last = prior[job.name]
     if last and last.status == "ok" and last.hash == job.hash then
       last.resumed = true
+      last.values = joblog.values(last)
       finish(job, last)
     end
   end
