@@ -23,6 +23,7 @@ Server.__index = Server
 
 local MAXMSG = 65536
 local CLOSE_WAIT = 2          -- seconds a closed server gets to exit before it is stopped
+local EPIPE, ECONNRESET = 32, 104           -- Linux: a send to a server that has ended
 
 -- Server side -----------------------------------------------------------------------------
 
@@ -136,12 +137,14 @@ function Server:fork(fds)
     end
     ok, err, errno = core.send_fds(self.sock, msg, list)
     if ok then break end
-    drop(self)            -- it died while idle (EPIPE): nothing was forked, so try a new one
-    if errno ~= 32 and errno ~= 104 then break end
+    drop(self)            -- it died while idle: nothing was forked, so a new one may try
+    if errno ~= EPIPE and errno ~= ECONNRESET then break end
   end
   if not ok then return nil, "fork server: " .. tostring(err) end
   local r
   r, err = receive(self)
+  -- No retry once the request went out: had the server forked before dying, a second worker
+  -- would share the first one's pipes. (That one reads EOF and exits, an unreaped zombie.)
   if not r then return nil, "fork server: " .. err end
   local pid = r.pid
   -- The child sets its group too; doing it here as well means the group exists before we
@@ -149,8 +152,8 @@ function Server:fork(fds)
   core.setpgid(pid, pid)
   local pidfd
   pidfd, err = core.pidfd_open(pid)
-  if not pidfd then
-    core.kill(pid, "KILL")     -- our child: not reaped, so the pid is still its
+  if not pidfd then          -- (EMFILE) our child, unreaped, so the pid is still its
+    core.kill(pid, "KILL")
     return nil, err
   end
   return pid, pidfd
