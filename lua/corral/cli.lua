@@ -1,9 +1,14 @@
 -- corral.cli: the `corral` command line. `corral run FILE.lua [args...]` runs a job script;
--- `corral --version`. Usage errors print one line and exit 2.
+-- `corral parallel ...` is GNU parallel's subset (corral.parallel); `corral joblog FILE`
+-- summarises a journal (corral.joblog_report); `corral --version`. Usage errors print one
+-- line and exit 2.
 local M = {}
 
 local USAGE = [[
 usage: corral run FILE.lua [ARGS...]   run a job script (arg as in lua)
+       corral parallel [OPTIONS] COMMAND [::: ARGS | :::: FILE]...
+                                       run COMMAND per input, as GNU parallel
+       corral joblog FILE              summarise a job log (corral's or GNU's)
        corral --version
        corral --help]]
 
@@ -49,6 +54,8 @@ function M.main(argv)
   local rest = {}
   for i = 2, #argv do rest[#rest + 1] = argv[i] end
   if cmd == "run" then return run(rest)
+  elseif cmd == "parallel" then return require("corral.parallel").main(rest)
+  elseif cmd == "joblog" then return require("corral.joblog_report").main(rest)
   elseif cmd == "--version" then print(require("corral")._VERSION); os.exit(0)
   elseif cmd == "--help" or cmd == "-h" or cmd == nil then
     print(USAGE); os.exit(cmd and 0 or 2)
