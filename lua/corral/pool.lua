@@ -329,6 +329,7 @@ function Pool:terminate()
   loop.run_until(function() return idle(self) end)
   if self.runner.shutdown then self.runner.shutdown(self, true) end
   if was == nil then self.stopping = nil end
+  if self.joblog and self.joblog.close then self.joblog:close() end   -- nothing more can end
   return true
 end
 
@@ -437,7 +438,7 @@ function Pool:__close(err)
   if err ~= nil then self:terminate() else ok, e = pcall(self.join, self) end
   self.closed = true
   if self.runner.shutdown then self.runner.shutdown(self, not ok) end
-  if self.joblog then self.joblog:close() end
+  if self.joblog and self.joblog.close then self.joblog:close() end
   if not ok then error(e, 0) end
 end
 
