@@ -26,6 +26,16 @@ describe("embedding", function()
     os.remove(exe)
   end)
 
+  it("a host that reaps every child (waitpid(-1)) makes the task 'lost', not 'ok' or a hang", function()
+    local exe = os.tmpname()
+    assert.is_true(os.execute(("cc -O2 -Wall -Wextra -Werror %s/spec/host/host.c $(pkg-config --cflags --libs lua5.4) -o %s")
+      :format(H.root, exe)))
+    local c = H.start { exe, "--steal", H.root .. "/spec/host/steal_script.lua" }
+    assert.are.equal(0, c:wait())
+    assert.matches("CORRAL lost exit status lost: waitid: No child processes", table.concat(c.lines, "\n"), 1, true)
+    os.remove(exe)
+  end)
+
   it("signals = false never touches the signal mask; the default catches INT while busy", function()
     local m = H.sleep_marker()
     local quiet <close> = corral.pool { executor = "exec", size = 1, signals = false }

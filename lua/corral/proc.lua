@@ -67,8 +67,9 @@ local function on_exit(self)
   self.pidfd = nil
   self.reaped = true
   self.ended_at = loop.now()
-  if code == nil then                                     -- waitid failed: treat as lost
+  if code == nil then     -- waitid failed: someone else reaped it (waitpid(-1) in the host)
     self.error = sig
+    self.lost = "exit status lost: " .. tostring(sig)
   else
     self.code = code or nil
     self.signal = sig and (core.signame(sig) or tostring(sig)) or nil

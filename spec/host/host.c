@@ -1,7 +1,8 @@
 /* A Lua host with its own event loop, its own SIGCHLD handler and its own child processes,
  * driving corral only through loop():pollfd(), timeout() and step(0) (embedding_spec).
  *
- * Usage: host SCRIPT.lua. The script returns a table { start = fn, done = fn, report = fn }:
+ * Usage: host [--steal] SCRIPT.lua. With --steal the handler reaps every child with
+ * waitpid(-1) — the mistake embedding.md warns about — to show what corral records then. The script returns a table { start = fn, done = fn, report = fn }:
  * start() is called once (it may start corral.go coroutines), then the host polls corral's
  * fd and its own self-pipe until done() is true, then prints report(). Meanwhile the host
  * forks `sh -c 'sleep 0.3; exit 7'` children of its own and reaps them by pid from its
@@ -23,10 +24,13 @@
 #define NKIDS 3
 
 static int selfpipe[2];
+static int steal;
 
 static void on_sigchld(int sig) {
   (void)sig;
   int saved = errno;
+  if (steal)
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
   ssize_t r = write(selfpipe[1], "c", 1);
   (void)r;
   errno = saved;
@@ -51,8 +55,13 @@ static double number_of(lua_State *L, const char *expr) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--steal") == 0) {
+    steal = 1;
+    argv++;
+    argc--;
+  }
   if (argc != 2) {
-    fprintf(stderr, "usage: host SCRIPT.lua\n");
+    fprintf(stderr, "usage: host [--steal] SCRIPT.lua\n");
     return 2;
   }
   if (pipe2(selfpipe, O_CLOEXEC | O_NONBLOCK) < 0) die(NULL, "pipe2");
@@ -71,9 +80,10 @@ int main(int argc, char **argv) {
   }
   lua_settop(L, 1);   /* the script's table stays at index 1 */
 
+  int nkids = steal ? 0 : NKIDS;
   pid_t kids[NKIDS];
   int kid_status[NKIDS];
-  for (int i = 0; i < NKIDS; i++) {
+  for (int i = 0; i < nkids; i++) {
     kids[i] = fork();
     if (kids[i] < 0) die(NULL, "fork");
     if (kids[i] == 0) {
@@ -86,7 +96,7 @@ int main(int argc, char **argv) {
   call(L, "start");
   lua_pop(L, 1);
   int pfd = (int)number_of(L, "return require('corral').loop():pollfd()");
-  int steps = 0, kids_left = NKIDS;
+  int steps = 0, kids_left = nkids;
   for (;;) {
     call(L, "done");
     int done = lua_toboolean(L, -1);
@@ -100,7 +110,7 @@ int main(int argc, char **argv) {
     if (n > 0 && (fds[1].revents & POLLIN)) {
       char buf[64];
       while (read(selfpipe[0], buf, sizeof buf) > 0) {}
-      for (int i = 0; i < NKIDS; i++) {   /* our own children only, by pid */
+      for (int i = 0; i < nkids; i++) {   /* our own children only, by pid */
         if (kid_status[i] != -1) continue;
         int st;
         pid_t r = waitpid(kids[i], &st, WNOHANG);
@@ -113,7 +123,7 @@ int main(int argc, char **argv) {
     if (luaL_dostring(L, "require('corral').loop():step(0)") != LUA_OK) die(L, "step");
     steps++;
   }
-  for (int i = 0; i < NKIDS; i++) printf("HOSTCHILD %d\n", kid_status[i]);
+  for (int i = 0; i < nkids; i++) printf("HOSTCHILD %d\n", kid_status[i]);
   call(L, "report");
   printf("%s\n", lua_tostring(L, -1));
   printf("STEPS %d\n", steps > 0);
