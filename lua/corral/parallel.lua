@@ -248,7 +248,8 @@ function Run:finish(job, r)
   if failed then self.nfailed = self.nfailed + 1 end
   job.exitval, job.signal = gnu_status(r)
   if r.status == "timeout" then
-    say("Warning: This job was killed because it timed out:\n", job.cmd)
+    say("Warning: This job was killed because it timed out:")
+    say("Warning: ", job.cmd)
   end
   if not self.o.line_buffer then job.receive = #(r.stdout or "") end
   if self.log then

@@ -122,8 +122,18 @@ function M.open(sources, null)
   local readers = {}
   for k, s in ipairs(sources) do
     if s.list then
-      readers[k] = list_reader(s.list)
-      readers[k].count = #s.list
+      -- GNU parallel passes ::: arguments through its record reader: without -0 an
+      -- argument holding newlines is several arguments.
+      local list = s.list
+      if not null then
+        list = {}
+        for _, a in ipairs(s.list) do
+          for piece in (a .. "\n"):gmatch("(.-)\n") do list[#list + 1] = piece end
+        end
+      end
+      readers[k] = list_reader(list)
+      readers[k].list = list
+      readers[k].count = #list
     else
       local r, err = file_reader(s.file, delim)
       if not r then return nil, err end
@@ -133,7 +143,7 @@ function M.open(sources, null)
   local rest = {}                      -- sources 2..n, whole
   local size = 1
   for k = 2, #readers do
-    rest[k - 1] = readers[k].count and sources[k].list or read_all(readers[k])
+    rest[k - 1] = readers[k].list or read_all(readers[k])
     size = size * #rest[k - 1]
   end
   local first = readers[1]

@@ -90,7 +90,7 @@ local function parse_word(w, pieces)
       local num, suffix, close = w:match("^{(%-?%d*)([./]*)}()", open)
       if num and FN[suffix] and num ~= "-" and num ~= "0" and num ~= "-0" then
         tok, after = { fn = FN[suffix], pos = tonumber(num) }, close
-      elseif w:match("^{=", open) then
+      elseif w:match("^{=.-=}", open) then
         return nil, "perl expressions {= =} are not supported"
       end
     end
