@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -145,6 +146,9 @@ static int l_spawn(lua_State *L) {
   const char *cwd = luaL_opt(L, lua_tostring, -1, NULL);
   lua_getfield(L, 1, "setsid");
   int setsid = lua_toboolean(L, -1);
+  lua_getfield(L, 1, "block_int");   /* start with SIGINT blocked (lua workers unblock it) */
+  int block_int = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "path");
   int search = lua_isnil(L, -1) || lua_toboolean(L, -1);
   lua_pop(L, 2);  /* cwd stays on the stack so the string lives */
@@ -191,6 +195,7 @@ static int l_spawn(lua_State *L) {
   sigset_t def, mask;
   sigfillset(&def);
   sigemptyset(&mask);
+  if (block_int) sigaddset(&mask, SIGINT);
   if ((err = posix_spawnattr_init(&attr)) != 0) { what = "spawn"; goto fail; }
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setflags(&attr, flags);
@@ -285,13 +290,21 @@ static int l_fork_worker(lua_State *L) {
   int map[MAXFDMAP][2], top;
   int n = corral_checkfdmap(L, 1, "fork_worker", map, &top);
   fflush(NULL);
+  /* Signals stay blocked until the child has default dispositions: a SIGINT in between must
+   * kill it, not run the host's handler (lua.c's would raise "interrupted!" in the copy). */
+  sigset_t all, old;
+  sigfillset(&all);
+  if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) return corral_oserror(L, "sigprocmask");
   pid_t pid = fork();
-  if (pid < 0) return corral_oserror(L, "fork");
   if (pid == 0) {
     if (corral_child_setup(map, n, top) < 0) _exit(127);
     lua_pushinteger(L, 0);
     return 1;
   }
+  int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = e;
+  if (pid < 0) return corral_oserror(L, "fork");
   setpgid(pid, pid);   /* also from the parent: the group exists before anyone signals it */
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) {
@@ -306,6 +319,26 @@ static int l_fork_worker(lua_State *L) {
   return 2;
 }
 
+/* sigdefault({ names }): default disposition for each, then unblock them. A spawned lua
+ * worker runs inside lua.c, whose SIGINT handler turns Ctrl-C into a Lua error: a worker must
+ * die of the signal like any process, whatever its start method. */
+static int l_sigdefault(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  sigset_t set;
+  sigemptyset(&set);
+  int n = (int)luaL_len(L, 1);
+  for (int i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    int sig = corral_checksignal(L, -1);
+    lua_pop(L, 1);
+    if (signal(sig, SIG_DFL) == SIG_ERR) return corral_oserror(L, "signal");
+    sigaddset(&set, sig);
+  }
+  if (pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0) return corral_oserror(L, "sigprocmask");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* exit_now(code): _exit without flushing stdio or closing the Lua state (forked workers). */
 static int l_exit_now(lua_State *L) {
   _exit((int)luaL_optinteger(L, 1, 0));
@@ -316,6 +349,7 @@ static const luaL_Reg spawn_funcs[] = {
   {"spawn", l_spawn},
   {"fork_worker", l_fork_worker},
   {"exit_now", l_exit_now},
+  {"sigdefault", l_sigdefault},
   {NULL, NULL}
 };
 

@@ -35,6 +35,7 @@ end
 -- main(sock, preload, init): preload, say hello, then serve fork requests until the owner's
 -- end of the socket closes. Never returns.
 function M.main(sock, preload, init)
+  core.sigdefault { "INT" }
   local worker = require "corral.worker"        -- in the server, so no worker loads it again
   for _, name in ipairs(preload or {}) do
     local ok, err = pcall(require, name)
@@ -99,6 +100,7 @@ local function start(self)
   p, err = proc.start({
     argv = { o.interpreter or "lua5.4", "-e", code }, env = o.env, cwd = o.cwd,
     stdin = "null", stdout = o.stdout, stderr = o.stderr, termseq = o.termseq, fds = { [3] = theirs },
+    block_int = true,             -- made fatal again in main (lua.c would turn it into an error)
   }, function(ended)
     if self.proc == ended then self.proc = nil; drop(self) end
   end)

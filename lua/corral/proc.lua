@@ -118,7 +118,7 @@ function M.start(spec, on_end)
   local err = spec.stderr == "capture" and "pipe" or spec.stderr
   local pid, pidfd, errno, outfd, errfd = core.spawn {
     argv = spec.argv, cwd = spec.cwd, env = spec.env, setsid = spec.setsid, fds = spec.fds,
-    stdin = spec.stdin or "null", stdout = out, stderr = err,
+    stdin = spec.stdin or "null", stdout = out, stderr = err, block_int = spec.block_int,
   }
   if not pid then return nil, pidfd, errno end
   return M.watch(pid, pidfd, outfd, errfd, spec, on_end)

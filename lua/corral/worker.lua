@@ -72,6 +72,9 @@ local SKIP = core.encode { x = true }
 -- main(rfd, wfd, init, exit): serve until told to exit or the parent's end closes.
 function M.main(rfd, wfd, init, exit)
   exit = exit or os.exit
+  -- lua.c (spawned workers) turns SIGINT into a Lua error; a worker dies of it, like any
+  -- process, whatever its start method. Spawned workers start with it blocked till here.
+  core.sigdefault { "INT" }
   core.set_blocking(rfd, false)
   if init then
     local ok, err = pcall(function() resolve(init)() end)

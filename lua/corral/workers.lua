@@ -231,6 +231,7 @@ local function new_worker(pool)
     else err = pidfd end
   else
     spec.argv = { o.interpreter or "lua5.4", "-e", worker_code(pool) }
+    spec.block_int = true       -- until worker.main makes SIGINT fatal again (see there)
     p, err, errno = proc.start(spec, function() on_worker_end(w) end)
   end
   core.close(to_r)
