@@ -74,7 +74,7 @@ local FN = {
 M.value = FN
 
 -- One word into pieces: literal strings and replacement tokens
--- { fn = , pos = N | nil } or { seq = true } / { slot = true }.
+-- { fn = , pos = N | nil } or { seq = true } / { slot = true }. Returns whether it had any.
 local function parse_word(w, pieces)
   local i, found = 1, false
   local lit = {}
@@ -90,8 +90,6 @@ local function parse_word(w, pieces)
       local num, suffix, close = w:match("^{(%-?%d*)([./]*)}()", open)
       if num and FN[suffix] and num ~= "-" and num ~= "0" and num ~= "-0" then
         tok, after = { fn = FN[suffix], pos = tonumber(num) }, close
-      elseif w:match("^{=.-=}", open) then
-        return nil, "perl expressions {= =} are not supported"
       end
     end
     if tok then
@@ -115,14 +113,13 @@ end
 -- each input is the command). quote_all: -q.
 function M.compile(words, quote_all)
   if #words == 0 then words = { "{}" } end
+  if table.concat(words, " "):find("{=.-=}") then      -- GNU reads them across words
+    return nil, "perl expressions {= =} are not supported"
+  end
   local pieces, any = {}, false
-  local word_start = {}
   for k, w in ipairs(words) do
     if k > 1 then pieces[#pieces + 1] = SPC end
-    word_start[k] = #pieces + 1
-    local found, err = parse_word(w, pieces)
-    if found == nil then return nil, err end
-    any = any or found
+    any = parse_word(w, pieces) or any
   end
   if not any then                    -- GNU appends {} to a command without any
     pieces[#pieces + 1] = SPC
