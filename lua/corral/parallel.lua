@@ -192,7 +192,8 @@ function Run:start(job)
   job.cmd = template.line(self.tpl, job.args, job.seq, job.slot)
   job.tag = self.o.tag and template.tag(job.args) or nil
   job.receive = 0
-  local topts
+  -- As GNU parallel, jobs see their sequence number and slot in the environment.
+  local topts = { env = { PARALLEL_SEQ = tostring(job.seq), PARALLEL_JOBSLOT = tostring(job.slot) } }
   if self.o.line_buffer then
     local fds, err = self:open_pipes(job)
     if not fds then
@@ -200,7 +201,7 @@ function Run:start(job)
       self.stop = "error"
       return
     end
-    topts = { stdout = fds.out, stderr = fds.err }
+    topts.stdout, topts.stderr = fds.out, fds.err
     self.by_seq[job.seq] = job
   end
   job.future = self.pool:submit(job.cmd, topts)
@@ -340,8 +341,26 @@ function Run:dry_run()
   return 0
 end
 
+-- How many jobs the open-file limit allows: each holds a pidfd and two pipe ends (four
+-- with --line-buffer).
+local function fd_room(line_buffer)
+  local f = io.open("/proc/self/limits")
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  local soft = tonumber(text:match("Max open files%s+(%d+)"))
+  if not soft then return math.huge end
+  return math.max(1, (soft - 32) // (line_buffer and 5 or 3))
+end
+
 -- run(o) -> exit status. o: the options parse() returned.
 function M.run(o)
+  local room = fd_room(o.line_buffer)
+  if o.jobs > room then
+    if not o.jobs_max then
+      say(("Warning: Only enough file handles to run %d jobs in parallel."):format(room))
+    end
+    o.jobs = room
+  end
   local tpl, terr = template.compile(o.command, o.quote)
   if not tpl then usage_error(terr) end
   local self = setmetatable({

@@ -63,7 +63,7 @@ function M.jobs(v, ncpu)
   local n
   if v:match("^%d+$") then
     n = tonumber(v)
-    if n == 0 then return MAX_JOBS end
+    if n == 0 then return MAX_JOBS, true end
   elseif v:match("^[+-]%d+$") then
     n = ncpu + tonumber(v)
   elseif v:match("^%d+%.?%d*%%$") then
@@ -118,6 +118,7 @@ local function set(o, key, v, shown)
   if v == nil then return nil, ("option '%s' needs a value"):format(shown) end
   local val, why = check_value(key, v)
   if val == nil then return nil, ("bad value '%s' for '%s' (%s)"):format(v, shown, why) end
+  if key == "jobs" then o.jobs_max = why == true end        -- -j 0: as many as possible
   if key == "arg_file" then
     o.sources[#o.sources + 1] = { file = val }
   else
