@@ -312,8 +312,8 @@ end
 function Run:loop()
   local release = loop.catch_signals(function(sig) self.interrupted = self.interrupted or sig end)
   while true do
-    local started = self:fill()
     local ended = self:collect()
+    local started = self:fill()
     self:update_bar()
     if self.nrunning == 0 and (self.exhausted or self.stop or self.interrupted) then break end
     if started == 0 and ended == 0 then loop.step() end

@@ -69,10 +69,12 @@ end
 function Bar:draw()
   if not self.on then return end
   local s = self:text()
+  self.last = core.now()
+  if s == self.shown then return end
+  self.shown = s
   -- \r, the line, then clear what a longer previous line left.
   self.stream:write("\r", s, "\27[K")
   self.stream:flush()
-  self.last = core.now()
 end
 
 -- update{ done =, running =, failed =, total = }: any subset; redraws at most every 0.1 s.
@@ -97,7 +99,7 @@ end
 function Bar:clear()
   if self.on and self.last > -math.huge then
     self.stream:write("\r\27[K")
-    self.last = -math.huge
+    self.last, self.shown = -math.huge, nil
   end
 end
 
