@@ -370,7 +370,7 @@ function M.run(o)
   }, Run)
   if o.halt then self.halt = halt.parse(o.halt) end
   if o.resume or o.resume_failed then
-    local done, err = tsv.done_seqs(o.joblog:gsub("^%+", ""), o.resume_failed and not o.resume)
+    local done, err = tsv.done_seqs((o.joblog:gsub("^%+", "")), o.resume_failed)
     if not done then say(err); return 255 end
     self.skip = done
   end
