@@ -20,7 +20,7 @@ local function new_reader(delim, read, fd)
                         eof = false, ready = false }, Reader)
 end
 
--- next() -> record | nil (no more) | false (nothing yet: call wait_fd's watch and retry)
+-- next() -> record | nil (no more) | false (nothing yet: M.wait(reader), run the loop, retry)
 function Reader:next()
   while true do
     local e = self.buf:find(self.delim, self.pos, true)
@@ -51,8 +51,7 @@ end
 -- stdin through fd 0: watched by the loop when epoll can (pipes, terminals); read blocking
 -- otherwise (a regular file never keeps us waiting).
 local function stdin_reader(delim)
-  local r
-  local function read(self)
+  return new_reader(delim, function(self)
     if self.watchable == nil then
       self.watchable = loop.watch(0, function() end) and true or false
       if self.watchable then loop.unwatch(0) end
@@ -62,9 +61,7 @@ local function stdin_reader(delim)
     local data = core.read(0, CHUNK)
     if data == false then return false end        -- non-blocking and empty after all
     return data or ""                              -- an error reads as the end
-  end
-  r = new_reader(delim, read, 0)
-  return r
+  end, 0)
 end
 
 local function file_reader(path, delim)
