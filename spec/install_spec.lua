@@ -1,0 +1,106 @@
+-- Installed corral works without the checkout: `make install PREFIX=…` and
+-- `luarocks make --tree …` each give a tree whose `corral run` runs a job script (commands and
+-- Lua workers), with Lua's search paths pointing only at that tree and the system's own dirs.
+-- The modules are checked to load from the tree, not from the checkout or a system install.
+local corral = require "corral"
+local H = require "helpers"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- sh -c cmd -> output (stdout and stderr), exit code
+local function sh(cmd)
+  local p = assert(io.popen("(" .. cmd .. ") 2>&1"))
+  local out = p:read("a")
+  local _, how, code = p:close()
+  return out, how == "exit" and code or 128 + code
+end
+
+local function mktemp()
+  local dir = os.tmpname()                 -- a fresh file: replace it with a directory
+  os.remove(dir)
+  assert(os.execute("mkdir -m 700 " .. q(dir)))
+  return dir
+end
+
+local function has(cmd) return select(2, sh("command -v " .. cmd)) == 0 end
+
+local JOB = [[
+local corral = require "corral"
+local pool <close> = corral.pool { size = 2 }
+local r = pool:submit("echo out; exit 42"):wait()
+local lua <close> = corral.pool { executor = "lua", size = 1 }
+local doubled = lua:submit(function(x) return x * 2 end, 21):result()
+print("REC status=" .. r.status .. " code=" .. r.code .. " stdout=" .. r.stdout:gsub("\n", "") .. " doubled=" .. doubled)
+print("corral=" .. package.searchpath("corral", package.path))
+print("core=" .. package.searchpath("corral.core", package.cpath))
+print("version=" .. corral._VERSION)
+os.exit(r.code)
+]]
+
+-- Runs JOB with `bin/corral run` and the given Lua paths, from an empty directory, with
+-- nothing of the checkout in the environment; checks what it printed and its exit status.
+local function run_job(tmp, bin, lua_path, lua_cpath, tree)
+  local work = tmp .. "/work"
+  assert(os.execute("mkdir -p " .. q(work)))
+  local f = assert(io.open(work .. "/job.lua", "w"))
+  f:write(JOB)
+  f:close()
+  local env = ("cd %s && env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u CORRAL_BUILD LUA_PATH=%s LUA_CPATH=%s ")
+    :format(q(work), q(lua_path), q(lua_cpath))
+  local out, code = sh(env .. q(bin .. "/corral") .. " run job.lua")
+  assert.are.equal(42, code, out)
+  assert.matches("REC status=failed code=42 stdout=out doubled=42\n", out, 1, true)
+  assert.are.equal(tree, out:match("\ncorral=([^\n]*)"):sub(1, #tree), out)
+  assert.are.equal(tree, out:match("\ncore=([^\n]*)"):sub(1, #tree), out)
+  assert.matches("\nversion=" .. corral._VERSION .. "\n", out, 1, true)
+  local vout, vcode = sh(env .. q(bin .. "/corral") .. " --version")
+  assert.are.equal(0, vcode, vout)
+  assert.are.equal(corral._VERSION .. "\n", vout)
+end
+
+describe("installed corral", function()
+  local tmp
+  before_each(function() tmp = mktemp() end)
+  after_each(function() if tmp then os.execute("rm -rf " .. q(tmp)) end end)
+
+  it("make install PREFIX=… runs a job script from the prefix alone", function()
+    local prefix = tmp .. "/prefix"
+    -- a build directory of its own: the install does not reuse the checkout's objects
+    local out, code = sh(("make -s -j4 -C %s install PREFIX=%s BUILD=%s")
+      :format(q(H.root), q(prefix), q(tmp .. "/build")))
+    assert.are.equal(0, code, out)
+    local lua_dir, lib_dir = prefix .. "/share/lua/5.4", prefix .. "/lib/lua/5.4"
+    run_job(tmp, prefix .. "/bin",
+      lua_dir .. "/?.lua;" .. lua_dir .. "/?/init.lua;;", lib_dir .. "/?.so;;", prefix .. "/")
+  end)
+
+  it("luarocks make --tree … (offline: --deps-mode=none) runs a job script from the tree", function()
+    if not has("luarocks") then
+      pending("luarocks is not installed (make deps installs Debian's luarocks)")
+      return
+    end
+    -- luarocks make builds in the source directory: build a copy of the checkout's sources.
+    local src, tree = tmp .. "/src", tmp .. "/tree"
+    local out, code = sh(("mkdir -p %s/scripts && cd %s && cp -R engine lua types docs Makefile corral-scm-1.rockspec %s/ && cp scripts/corral %s/scripts/")
+      :format(q(src), q(H.root), q(src), q(src)))
+    assert.are.equal(0, code, out)
+    -- lua-cjson comes from Debian, which luarocks does not know of: without --deps-mode=none it
+    -- would look for it on luarocks.org. As root, prove that no network is needed.
+    local offline = select(2, sh("unshare -n true")) == 0 and "unshare -n " or ""
+    local luarocks = "luarocks --lua-version 5.4 "
+    out, code = sh(("cd %s && %s%smake --tree %s --deps-mode=none corral-scm-1.rockspec")
+      :format(q(src), offline, luarocks, q(tree)))
+    assert.are.equal(0, code, out)
+    assert.matches("corral scm-1 is now installed", out, 1, true)
+    local lr_path = sh(luarocks .. "path --lr-path --tree " .. q(tree)):gsub("\n$", "")
+    local lr_cpath = sh(luarocks .. "path --lr-cpath --tree " .. q(tree)):gsub("\n$", "")
+    local lr_bin = sh(luarocks .. "path --lr-bin --tree " .. q(tree)):match("^[^:\n]*")
+    assert.are.equal(tree .. "/bin", lr_bin)
+    run_job(tmp, lr_bin, lr_path .. ";;", lr_cpath .. ";;", tree .. "/")
+    -- the definitions for editors travel with the rock
+    out = sh(luarocks .. "show --tree " .. q(tree) .. " --rock-dir corral")
+    local meta = io.open(out:gsub("\n$", "") .. "/types/corral.lua")
+    assert.truthy(meta, out)
+    meta:close()
+  end)
+end)
