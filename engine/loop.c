@@ -32,11 +32,13 @@ static int l_epoll_create(lua_State *L) {
   return 1;
 }
 
-/* epoll_add(ep, fd [, "w"]): watch fd for reading (or writing); the fd itself is the token. */
+/* epoll_add(ep, fd [, "w" | "p"]): watch fd for reading (or writing, or "p": priority events,
+ * as a cgroup.events file gives when it changes); the fd itself is the token. */
 static int l_epoll_add(lua_State *L) {
   int ep = checkfd(L, 1), fd = checkfd(L, 2);
   const char *mode = luaL_optstring(L, 3, "r");
-  struct epoll_event ev = { .events = mode[0] == 'w' ? EPOLLOUT : EPOLLIN, .data.fd = fd };
+  uint32_t events = mode[0] == 'w' ? EPOLLOUT : mode[0] == 'p' ? EPOLLPRI : EPOLLIN;
+  struct epoll_event ev = { .events = events, .data.fd = fd };
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) return corral_oserror(L, "epoll_ctl");
   lua_pushboolean(L, 1);
   return 1;
