@@ -136,5 +136,6 @@ int luaopen_corral_core(lua_State *L) {
   corral_open_wire(L);
   corral_open_slots(L);
   corral_open_fdpass(L);
+  corral_open_fs(L);
   return 1;
 }

@@ -25,5 +25,6 @@ void corral_open_loop(lua_State *L);
 void corral_open_wire(lua_State *L);
 void corral_open_slots(lua_State *L);
 void corral_open_fdpass(lua_State *L);
+void corral_open_fs(lua_State *L);
 
 #endif

@@ -4,8 +4,12 @@
  * memory, and it reports exec and chdir failures as an error number. The child gets default
  * dispositions for every signal and an empty mask (a parent that ignores SIGINT must not make
  * its commands deaf to Ctrl-C), and sees no descriptor above the ones it was given.
- * A pidfd is opened for the child at once: the caller watches and reaps through it only. */
-#include "core.h"
+ * A pidfd is opened for the child at once: the caller watches and reaps through it only.
+ *
+ * The options are parsed into a corral_plan (spawn.h). posix_spawn carries it out by default;
+ * a task that must be born in a cgroup or needs rlimits goes through clone.c instead, which
+ * does what posix_spawn's file actions and attributes do, plus those. */
+#include "spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +18,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,10 +28,8 @@ extern char **environ;
 #define MAXFDMAP CORRAL_MAXFDS
 
 typedef struct {
-  posix_spawn_file_actions_t fa;
-  int fa_ready;
+  corral_plan p;
   int pipes[3][2];        /* capture pipes for fd 0..2: [0] read end, [1] write end */
-  char **argv, **envp;
 } spawn_state;
 
 static void free_strv(char **v) {
@@ -36,14 +39,13 @@ static void free_strv(char **v) {
 }
 
 static void state_cleanup(spawn_state *s, int close_parent_ends) {
-  if (s->fa_ready) posix_spawn_file_actions_destroy(&s->fa);
   for (int i = 0; i < 3; i++) {
     int parent_end = i == 0 ? 1 : 0;
     if (s->pipes[i][1 - parent_end] >= 0) close(s->pipes[i][1 - parent_end]);
     if (close_parent_ends && s->pipes[i][parent_end] >= 0) close(s->pipes[i][parent_end]);
   }
-  free_strv(s->argv);
-  free_strv(s->envp);
+  free_strv(s->p.argv);
+  free_strv(s->p.envp);
 }
 
 /* Raise unless opts[field] is an array of strings without zero bytes (or absent, if allowed). */
@@ -82,14 +84,16 @@ static char **copy_strv(lua_State *L, int opts, const char *field) {
 }
 
 /* How fd `target` of the child is set up, from opts.stdin/stdout/stderr:
- * "inherit" | "null" | "pipe" | an integer fd | a table { path = "...", append = bool }. */
+ * "inherit" | "null" | "pipe" | an integer fd | a table { path = "...", append = bool }.
+ * Path strings stay owned by the opts table (alive for the whole call). Returns 0 or an errno. */
 static int setup_stdio(lua_State *L, int opts, spawn_state *s, int target, const char *field) {
   int t = lua_getfield(L, opts, field);
-  int r = 0;
-  if (t == LUA_TNIL || (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "inherit") == 0)) {
-    r = 0;
-  } else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "null") == 0) {
-    r = posix_spawn_file_actions_addopen(&s->fa, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
+  corral_io *io = &s->p.io[target];
+  io->kind = CORRAL_IO_INHERIT;
+  if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "null") == 0) {
+    io->kind = CORRAL_IO_OPEN;
+    io->path = "/dev/null";
+    io->flags = target == 0 ? O_RDONLY : O_WRONLY;
   } else if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "pipe") == 0) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) { lua_pop(L, 1); return errno; }
@@ -97,21 +101,22 @@ static int setup_stdio(lua_State *L, int opts, spawn_state *s, int target, const
     s->pipes[target][1] = p[1];
     int parent_end = target == 0 ? p[1] : p[0];
     if (fcntl(parent_end, F_SETFL, O_NONBLOCK) < 0) { lua_pop(L, 1); return errno; }
-    r = posix_spawn_file_actions_adddup2(&s->fa, target == 0 ? p[0] : p[1], target);
+    io->kind = CORRAL_IO_DUP;
+    io->fd = target == 0 ? p[0] : p[1];
   } else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) {
-    r = posix_spawn_file_actions_adddup2(&s->fa, (int)lua_tointeger(L, -1), target);
+    io->kind = CORRAL_IO_DUP;
+    io->fd = (int)lua_tointeger(L, -1);
   } else if (t == LUA_TTABLE) {
     lua_getfield(L, -1, "path");
-    const char *path = lua_tostring(L, -1);
+    io->kind = CORRAL_IO_OPEN;
+    io->path = lua_tostring(L, -1);
     lua_getfield(L, -2, "append");
     int append = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    int flags = target == 0 ? O_RDONLY : (O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC));
-    r = posix_spawn_file_actions_addopen(&s->fa, target, path, flags, 0666);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
+    io->flags = target == 0 ? O_RDONLY : (O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC));
   }
   lua_pop(L, 1);
-  return r;
+  return 0;
 }
 
 /* Raise on a malformed stdio option now, before spawn allocates anything. */
@@ -129,41 +134,132 @@ static void check_stdio(lua_State *L, int opts, const char *field) {
   lua_pop(L, 1);
 }
 
+/* The clone-path options: cgroup = fd, join = { fd, ... }, rlimits = { cpu =, nofile =, as = }.
+ * Raises on a malformed one; returns whether the clone path is asked for (they, or clone = true). */
+static int check_clone_opts(lua_State *L, int opts, corral_plan *p) {
+  int wanted = 0;
+  p->cgroup_fd = -1;
+  int t = lua_getfield(L, opts, "cgroup");
+  if (t != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 0x7fffffff)
+      luaL_error(L, "bad option 'cgroup' to 'spawn' (directory fd expected)");
+    p->cgroup_fd = (int)lua_tointeger(L, -1);
+    wanted = 1;
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, opts, "join") != LUA_TNIL) {
+    if (!lua_istable(L, -1) || luaL_len(L, -1) > CORRAL_MAXJOIN)
+      luaL_error(L, "bad option 'join' to 'spawn' (list of up to %d fds expected)", CORRAL_MAXJOIN);
+    for (lua_Integer i = 1; i <= luaL_len(L, -1); i++) {
+      lua_rawgeti(L, -1, i);
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 0x7fffffff)
+        luaL_error(L, "bad option 'join' to 'spawn' (join[%d] is not an fd)", (int)i);
+      p->join[p->njoin++] = (int)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+    wanted = 1;
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, opts, "rlimits") != LUA_TNIL) {
+    static const struct { const char *name; int resource; } lims[] = {
+      { "cpu", RLIMIT_CPU }, { "nofile", RLIMIT_NOFILE }, { "as", RLIMIT_AS }, { "core", RLIMIT_CORE } };
+    luaL_argexpected(L, lua_istable(L, -1), opts, "rlimits table");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      size_t i = 0;
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      while (i < sizeof lims / sizeof lims[0] && strcmp(lims[i].name, k) != 0) i++;
+      if (i == sizeof lims / sizeof lims[0] || !lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        luaL_error(L, "bad option 'rlimits' to 'spawn' ({ cpu|nofile|as|core = non-negative integer } expected)");
+      p->rlim[p->nrlim].resource = lims[i].resource;
+      p->rlim[p->nrlim].value = (unsigned long long)lua_tointeger(L, -1);
+      p->nrlim++;
+      lua_pop(L, 1);
+    }
+    wanted = 1;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, opts, "clone");     /* true: the clone path anyway; "fork": its fork-like variant */
+  wanted |= lua_toboolean(L, -1);
+  p->forklike = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "fork") == 0;
+  lua_pop(L, 1);
+  return wanted;
+}
+
+/* The default path: posix_spawn with the plan as file actions and attributes. */
+static int posix_path(corral_plan *p, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  int err = posix_spawn_file_actions_init(&fa);
+  if (err != 0) return err;
+  for (int i = 0; i < 3 && err == 0; i++) {
+    if (p->io[i].kind == CORRAL_IO_OPEN)
+      err = posix_spawn_file_actions_addopen(&fa, i, p->io[i].path, p->io[i].flags, 0666);
+    else if (p->io[i].kind == CORRAL_IO_DUP)
+      err = posix_spawn_file_actions_adddup2(&fa, p->io[i].fd, i);
+  }
+  for (int i = 0; i < p->nfd && err == 0; i++)
+    err = posix_spawn_file_actions_adddup2(&fa, p->fdmap[i][1], p->fdmap[i][0]);
+  if (err == 0 && p->cwd) err = posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
+  if (err == 0) err = posix_spawn_file_actions_addclosefrom_np(&fa, p->closefrom);
+  if (err == 0) err = posix_spawnattr_init(&attr);
+  if (err != 0) { posix_spawn_file_actions_destroy(&fa); return err; }
+
+  sigset_t def, mask;
+  sigfillset(&def);
+  sigemptyset(&mask);
+  if (p->block_int) sigaddset(&mask, SIGINT);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (p->setsid ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr, flags);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setsigdefault(&attr, &def);
+  posix_spawnattr_setsigmask(&attr, &mask);
+  err = (p->search ? posix_spawnp : posix_spawn)(pid, p->argv[0], &fa, &attr, p->argv, p->envp ? p->envp : environ);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  return err;
+}
+
 /* spawn(opts) -> pid, pidfd, stdin_w|false, stdout_r|false, stderr_r|false
  *             | fail, message, errno
  * opts: argv = {...} (required), path = true (search PATH), cwd, env = {"K=V", ...},
- *       stdin/stdout/stderr (see setup_stdio), setsid = bool, fds = { [n] = fd, ... } (n >= 3). */
+ *       stdin/stdout/stderr (see setup_stdio), setsid = bool, fds = { [n] = fd, ... } (n >= 3),
+ *       block_int = bool (start with SIGINT blocked).
+ * With cgroup = dirfd (born in that cgroup v2), join = { fd, ... } (cgroup.procs files the child
+ * enters before exec: cgroup v1), rlimits = { cpu =, nofile =, as =, core = } or clone = true,
+ * the child is started by clone3 (clone.c) instead of posix_spawn; same results and errors. */
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   spawn_state s;
   memset(&s, 0, sizeof s);
+  corral_plan *p = &s.p;
   for (int i = 0; i < 3; i++) s.pipes[i][0] = s.pipes[i][1] = -1;
-  posix_spawnattr_t attr;
-  int err = 0, closefrom = 3;
+  int err = 0, stage = CORRAL_STAGE_NONE;
   const char *what = NULL;
+  p->closefrom = 3;
 
   lua_getfield(L, 1, "cwd");
-  const char *cwd = luaL_opt(L, lua_tostring, -1, NULL);
+  p->cwd = luaL_opt(L, lua_tostring, -1, NULL);
   lua_getfield(L, 1, "setsid");
-  int setsid = lua_toboolean(L, -1);
+  p->setsid = lua_toboolean(L, -1);
   lua_getfield(L, 1, "block_int");   /* start with SIGINT blocked (lua workers unblock it) */
-  int block_int = lua_toboolean(L, -1);
+  p->block_int = lua_toboolean(L, -1);
   lua_pop(L, 1);
   lua_getfield(L, 1, "path");
-  int search = lua_isnil(L, -1) || lua_toboolean(L, -1);
+  p->search = lua_isnil(L, -1) || lua_toboolean(L, -1);
   lua_pop(L, 2);  /* cwd stays on the stack so the string lives */
 
   /* Argument checks raise before anything is allocated that a raise would leak. */
-  int fdmap[MAXFDMAP][2], nfd = 0;
   if (lua_getfield(L, 1, "fds") == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-      if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1) || lua_tointeger(L, -2) < 3 || nfd == MAXFDMAP)
+      if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1) || lua_tointeger(L, -2) < 3 ||
+          lua_tointeger(L, -2) > 4096 || p->nfd == MAXFDMAP)
         luaL_error(L, "bad option 'fds' to 'spawn' (up to %d integer pairs { [n >= 3] = fd })", MAXFDMAP);
-      fdmap[nfd][0] = (int)lua_tointeger(L, -2);
-      fdmap[nfd][1] = (int)lua_tointeger(L, -1);
-      if (fdmap[nfd][0] + 1 > closefrom) closefrom = fdmap[nfd][0] + 1;
-      nfd++;
+      p->fdmap[p->nfd][0] = (int)lua_tointeger(L, -2);
+      p->fdmap[p->nfd][1] = (int)lua_tointeger(L, -1);
+      if (p->fdmap[p->nfd][0] + 1 > p->closefrom) p->closefrom = p->fdmap[p->nfd][0] + 1;
+      p->nfd++;
       lua_pop(L, 1);
     }
   }
@@ -173,47 +269,45 @@ static int l_spawn(lua_State *L) {
   check_stdio(L, 1, "stderr");
   check_strv(L, 1, "argv", 1);
   check_strv(L, 1, "env", 0);
+  int use_clone = check_clone_opts(L, 1, p);
   /* From here on nothing raises: failures go through state_cleanup. */
-  s.argv = copy_strv(L, 1, "argv");
-  if (!s.argv) { err = ENOMEM; what = "spawn"; goto fail; }
+  p->argv = copy_strv(L, 1, "argv");
+  if (!p->argv) { err = ENOMEM; what = "spawn"; goto fail; }
   if (lua_getfield(L, 1, "env") == LUA_TTABLE) {
-    s.envp = copy_strv(L, 1, "env");
-    if (!s.envp) { err = ENOMEM; what = "spawn"; lua_pop(L, 1); goto fail; }
+    p->envp = copy_strv(L, 1, "env");
+    if (!p->envp) { err = ENOMEM; what = "spawn"; lua_pop(L, 1); goto fail; }
   }
   lua_pop(L, 1);
 
-  if ((err = posix_spawn_file_actions_init(&s.fa)) != 0) { what = "spawn"; goto fail; }
-  s.fa_ready = 1;
   static const char *names[3] = {"stdin", "stdout", "stderr"};
   for (int i = 0; i < 3; i++)
     if ((err = setup_stdio(L, 1, &s, i, names[i])) != 0) { what = "spawn: stdio"; goto fail; }
-  for (int i = 0; i < nfd; i++)
-    if ((err = posix_spawn_file_actions_adddup2(&s.fa, fdmap[i][1], fdmap[i][0])) != 0) { what = "spawn: fds"; goto fail; }
-  if (cwd && (err = posix_spawn_file_actions_addchdir_np(&s.fa, cwd)) != 0) { what = "spawn: cwd"; goto fail; }
-  if ((err = posix_spawn_file_actions_addclosefrom_np(&s.fa, closefrom)) != 0) { what = "spawn"; goto fail; }
-
-  sigset_t def, mask;
-  sigfillset(&def);
-  sigemptyset(&mask);
-  if (block_int) sigaddset(&mask, SIGINT);
-  if ((err = posix_spawnattr_init(&attr)) != 0) { what = "spawn"; goto fail; }
-  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setflags(&attr, flags);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigdefault(&attr, &def);
-  posix_spawnattr_setsigmask(&attr, &mask);
 
   pid_t pid;
-  err = (search ? posix_spawnp : posix_spawn)(&pid, s.argv[0], &s.fa, &attr, s.argv, s.envp ? s.envp : environ);
-  posix_spawnattr_destroy(&attr);
+  int pidfd = -1;
+  if (use_clone) {
+    err = corral_clone_spawn(p, &pid, &pidfd, &stage);
+  } else {
+    err = posix_path(p, &pid);
+    stage = CORRAL_STAGE_EXEC;
+  }
   if (err != 0) {
-    /* A bad cwd and a missing program both give ENOENT: say which. */
-    if (cwd && access(cwd, X_OK) != 0) { what = lua_pushfstring(L, "cwd '%s'", cwd); }
-    else what = lua_pushstring(L, s.argv[0]);
+    switch (stage) {
+    case CORRAL_STAGE_EXEC:
+      /* posix_spawn gives ENOENT for a bad cwd and a missing program alike: say which. */
+      if (!use_clone && p->cwd && access(p->cwd, X_OK) != 0) what = lua_pushfstring(L, "cwd '%s'", p->cwd);
+      else what = lua_pushstring(L, p->argv[0]);
+      break;
+    case CORRAL_STAGE_CWD: what = lua_pushfstring(L, "cwd '%s'", p->cwd); break;
+    case CORRAL_STAGE_STDIO: what = "spawn: stdio"; break;
+    case CORRAL_STAGE_JOIN: what = "spawn: joining the cgroup"; break;
+    case CORRAL_STAGE_RLIMIT: what = "spawn: rlimits"; break;
+    case CORRAL_STAGE_CLONE: what = "clone3"; break;
+    default: what = "spawn"; break;
+    }
     goto fail;
   }
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) {
+  if (pidfd < 0 && (pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
     err = errno;
     kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}

@@ -1,0 +1,96 @@
+/* fs: the few file-system calls Lua's io library lacks, for corral.cgroup: directories, raw fds
+ * (a cgroup directory fd for clone3, cgroup.events for the loop's epoll), reading a small file
+ * from its start again and again, and writing a control file with the OS's error intact
+ * (stdio would report a refused write only at fclose, and then without its errno). */
+#include "core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* mkdir(path [, mode]) -> true | fail, message, errno (EEXIST included) */
+static int l_mkdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  mode_t mode = (mode_t)luaL_optinteger(L, 2, 0755);
+  if (mkdir(path, mode) < 0) return corral_oserror(L, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* rmdir(path) -> true | fail, message, errno */
+static int l_rmdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (rmdir(path) < 0) return corral_oserror(L, path);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* open(path, "r" | "w" | "d") -> fd | fail, message, errno. Close-on-exec; "d": a directory. */
+static int l_open(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  const char *mode = luaL_checkstring(L, 2);
+  int flags = O_CLOEXEC;
+  switch (mode[0]) {
+  case 'r': flags |= O_RDONLY; break;
+  case 'w': flags |= O_WRONLY; break;
+  case 'd': flags |= O_RDONLY | O_DIRECTORY; break;
+  default: return luaL_argerror(L, 2, "\"r\", \"w\" or \"d\" expected");
+  }
+  int fd;
+  do fd = open(path, flags);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return corral_oserror(L, path);
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* pread(fd [, max]) -> the first max (default 4096) bytes of the file | fail, message, errno */
+static int l_pread(lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  lua_Integer max = luaL_optinteger(L, 2, 4096);
+  luaL_argcheck(L, max > 0 && max <= (1 << 20), 2, "size out of range");
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, (size_t)max);
+  ssize_t n;
+  do n = pread(fd, p, (size_t)max, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return corral_oserror(L, "pread");
+  luaL_pushresultsize(&b, (size_t)n);
+  return 1;
+}
+
+/* write_file(path, data) -> true | fail, message, errno: one write(2) of data to an existing
+ * file (a cgroup control file takes one value per write). */
+static int l_write_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  int fd;
+  do fd = open(path, O_WRONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return corral_oserror(L, path);
+  ssize_t n;
+  do n = write(fd, data, len);
+  while (n < 0 && errno == EINTR);
+  int e = errno;
+  close(fd);
+  if (n >= 0 && (size_t)n != len) e = EIO;
+  if (n < 0 || (size_t)n != len) {
+    errno = e;
+    return corral_oserror(L, path);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static const luaL_Reg fs_funcs[] = {
+  {"mkdir", l_mkdir}, {"rmdir", l_rmdir}, {"open", l_open}, {"pread", l_pread},
+  {"write_file", l_write_file},
+  {NULL, NULL}
+};
+
+void corral_open_fs(lua_State *L) {
+  luaL_setfuncs(L, fs_funcs, 0);
+}
