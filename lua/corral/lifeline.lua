@@ -89,8 +89,8 @@ function start(retry)
     warn("cannot create a pipe: " .. tostring(wfd))
     return
   end
-  local code = ("package.path=%q package.cpath=%q require('corral.watchdog').main(3)")
-    :format(package.path, package.cpath)
+  local code = ("package.path=%q package.cpath=%q require('corral.watchdog').main(3, %d)")
+    :format(package.path, package.cpath, owner)
   local pid, pidfd = core.spawn {
     argv = { "lua5.4", "-e", code }, setsid = true,
     stdin = rfd, stdout = "null", stderr = "inherit", fds = { [3] = slots:fd() },
@@ -116,6 +116,7 @@ local function check_fork()
 end
 
 -- add(pgid): the group must not survive this process. Called per task: a getpid and a store.
+-- A negative value -n stands for the task cgroup task-n of corral.cgroup.
 function M.add(pgid)
   check_fork()
   if groups[pgid] or broken then return end

@@ -110,13 +110,25 @@ local function modules(v, fname, name)
   return v
 end
 
+-- limits: { memory = bytes (a cgroup), cpu = seconds, nofile = n, as = bytes (rlimits) }
 local function limits(v, fname, name)
   if type(v) ~= "table" then fail(fname, name, "table expected, got " .. type(v)) end
   for k, x in pairs(v) do
     if k ~= "memory" and k ~= "cpu" and k ~= "nofile" and k ~= "as" then
       fail(fname, name, "unknown limit " .. tostring(k))
     end
-    if type(x) ~= "number" or x <= 0 then fail(fname, name, k .. ": positive number expected") end
+    if type(x) ~= "number" or x <= 0 or x ~= x or x >= 2^62 then
+      fail(fname, name, k .. ": positive number expected")
+    end
+  end
+  return v
+end
+
+-- cgroup: true (each task in its own cgroup v2, or an "error" record) | "auto" (when possible)
+-- | false
+local function cgroup_mode(v, fname, name)
+  if v ~= true and v ~= false and v ~= "auto" then
+    fail(fname, name, 'true | false | "auto" expected, got ' .. (type(v) == "string" and ('"' .. v .. '"') or tostring(v)))
   end
   return v
 end
@@ -128,14 +140,14 @@ M.pool = {
   init = module_fn, interpreter = str, preload = modules,
   timeout = seconds, termseq = termseq, on_interrupt = oneof("cancel", "drain", "forward"),
   retries = count, stdout = stdio, stderr = stdio, stdin = stdin, cwd = str, env = env,
-  clearenv = boolean, cgroup = anything, limits = limits, signals = boolean, joblog = str,
+  clearenv = boolean, cgroup = cgroup_mode, limits = limits, signals = boolean, joblog = str,
   linger = boolean, setsid = boolean, slurm = anything, name = str,
 }
 
 M.task = {
   timeout = seconds, termseq = termseq, retries = count, stdout = stdio, stderr = stdio,
   stdin = stdin, cwd = str, env = env, clearenv = boolean, linger = boolean, setsid = boolean,
-  name = str, limits = limits, cgroup = anything,
+  name = str, limits = limits, cgroup = cgroup_mode,
 }
 
 -- check(kind, t, fname) -> a new table of normalised values; raises on the first bad one.

@@ -34,6 +34,9 @@ function M.new(opts)
   if o.preload and o.start ~= "forkserver" then
     error("bad option 'preload' to 'pool' (only used with start = \"forkserver\")", 2)
   end
+  if o.executor == "lua" and (o.cgroup or o.limits) then
+    error(("bad option '%s' to 'pool' (command pools only: shell, exec)"):format(o.cgroup and "cgroup" or "limits"), 2)
+  end
   if (o.launcher or "local") ~= "local" then
     error("bad option 'launcher' to 'pool' (only \"local\" is available in this build)", 2)
   end
@@ -132,7 +135,8 @@ function Pool:_ended(f, h)
   local status, err = outcome(f, h)
   local r = {
     id = f.id, name = f.name, status = status, code = h.code, signal = h.signal,
-    values = h.values or { n = 0 }, error = err, stdout = h:output("out"), stderr = h:output("err"),
+    values = h.values or { n = 0 }, error = err or h.note, oom = h.oom,
+    stdout = h:output("out"), stderr = h:output("err"),
     pid = h.pid, host = HOST, attempt = f.attempt, start = f.start,
     duration = (h.ended_at or loop.now()) - h.started_at, rusage = h.rusage,
     interrupted = f.interrupted, traceback = h.traceback,

@@ -8,6 +8,7 @@ local core = require "corral.core"
 local loop = require "corral.loop"
 local group = require "corral.group"
 local lifeline = require "corral.lifeline"
+local cgroup = require "corral.cgroup"
 
 local M = {}
 local Proc = {}
@@ -35,6 +36,13 @@ local function try_finish(self)
   loop.cancel_timer(self.drain_timer)
   self.finished = true
   lifeline.remove(self.pgid)
+  if self.cg then
+    lifeline.remove(-self.cg.id)
+    if cgroup.finish(self.cg) > 0 then
+      self.oom = true
+      self.note = ("out of memory (limit %d bytes)"):format(self.cg.mem.limit)
+    end
+  end
   self.on_end(self)
 end
 
@@ -76,8 +84,13 @@ local function on_exit(self)
     self.rusage = { utime = utime, stime = stime, maxrss = maxrss }
   end
   if self.stopping then return try_finish(self) end       -- group.stop reports the group's end
-  -- The task owns its group: whatever it left running is ended with it.
-  if not self.linger and core.group_exists(self.pgid) then
+  -- The task owns its group (and its cgroup): whatever it left running is ended with it.
+  if self.linger then return group_done(self) end
+  if self.cg and self.cg.path then
+    if not cgroup.populated(self.cg) then return group_done(self) end
+    self.stopping = true
+    cgroup.stop(self.cg, self.pgid, self.termseq, function() group_done(self) end)
+  elseif core.group_exists(self.pgid) then
     self.stopping = true
     group.stop(self.pgid, self.termseq, function() group_done(self) end)
   else
@@ -91,9 +104,13 @@ function M.watch(pid, pidfd, outfd, errfd, spec, on_end)
   lifeline.add(pid)
   local self = setmetatable({
     pid = pid, pgid = pid, pidfd = pidfd, on_end = on_end,
-    termseq = spec.termseq, linger = spec.linger,
+    termseq = spec.termseq, linger = spec.linger, cg = spec.cgroup or nil,
     started_at = loop.now(), streams = {}, open = 0,
   }, Proc)
+  if self.cg then
+    cgroup.started(self.cg)
+    lifeline.add(-self.cg.id)
+  end
   local function add(name, fd)
     local s = { name = name, fd = fd, chunks = {}, n = 0, captured = fd ~= nil }
     self.streams[#self.streams + 1] = s
@@ -111,16 +128,23 @@ end
 
 -- start(spec, on_end) -> proc | nil, message, errno
 -- spec: argv, cwd, env (list of "K=V"), stdin, stdout, stderr ("capture" | "inherit" | "null" |
--- { path = }), setsid, linger, termseq (parsed), fds ({ [n] = fd } for the child).
+-- { path = }), setsid, linger, termseq (parsed), fds ({ [n] = fd } for the child),
+-- cgroup (a corral.cgroup task cgroup the child is born in), rlimits ({ cpu =, nofile =, as = }).
 -- on_end(proc) runs once, when it is finished.
 function M.start(spec, on_end)
   local out = spec.stdout == "capture" and "pipe" or spec.stdout
   local err = spec.stderr == "capture" and "pipe" or spec.stderr
-  local pid, pidfd, errno, outfd, errfd = core.spawn {
+  local opts = {
     argv = spec.argv, cwd = spec.cwd, env = spec.env, setsid = spec.setsid, fds = spec.fds,
     stdin = spec.stdin or "null", stdout = out, stderr = err, block_int = spec.block_int,
+    rlimits = spec.rlimits,
   }
-  if not pid then return nil, pidfd, errno end
+  if spec.cgroup then cgroup.spawn_options(spec.cgroup, opts) end
+  local pid, pidfd, errno, outfd, errfd = core.spawn(opts)
+  if not pid then
+    if spec.cgroup then cgroup.remove(spec.cgroup) end
+    return nil, pidfd, errno
+  end
   return M.watch(pid, pidfd, outfd, errfd, spec, on_end)
 end
 
@@ -144,12 +168,16 @@ end
 function Proc:stop(steps)
   if self.finished then return false end
   if self.stopping then
-    group.hurry(self.pgid)
+    if self.cg and self.cg.path then cgroup.hurry(self.cg) else group.hurry(self.pgid) end
     return true
   end
   if self.reaped and self.group_done then return false end
   self.stopping = true
-  group.stop(self.pgid, steps or self.termseq, function() group_done(self) end)
+  if self.cg and self.cg.path then
+    cgroup.stop(self.cg, self.pgid, steps or self.termseq, function() group_done(self) end)
+  else
+    group.stop(self.pgid, steps or self.termseq, function() group_done(self) end)
+  end
   return true
 end
 
@@ -157,6 +185,7 @@ end
 function Proc:kill_now()
   if not self.finished and (not self.reaped or self.stopping) then
     core.killpg(self.pgid, "KILL")
+    if self.cg then cgroup.kill(self.cg) end
   end
 end
 

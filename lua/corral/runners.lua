@@ -4,6 +4,7 @@
 -- failure or lost. Or it returns nil, message when the task cannot start.
 local proc = require "corral.proc"
 local options = require "corral.options"
+local cgroup = require "corral.cgroup"
 
 local M = {}
 
@@ -16,11 +17,37 @@ end
 
 local commands = {}
 
+-- The task's limits: its own over the pool's, key by key. memory -> a cgroup; the others ->
+-- rlimits set in the child (cpu in whole seconds, rounded up).
+local function limits(o, po)
+  local l = {}
+  for _, t in ipairs { po.limits or {}, o.limits or {} } do
+    for k, v in pairs(t) do l[k] = v end
+  end
+  if not next(l) then return nil, nil end
+  local r
+  for k, v in pairs(l) do
+    if k ~= "memory" then
+      r = r or {}
+      r[k] = math.ceil(v)
+    end
+  end
+  return l.memory and math.ceil(l.memory), r
+end
+
 function commands.start(pool, f, on_end)
   local o, po = f.opts, pool.opts
   local env = pool.env
   if o.env or o.clearenv then env = options.environment(o.env, o.clearenv, pool.env) end
+  local memory, rlimits = limits(o, po)
+  local mode, cg = pick(o, po, "cgroup", false), nil
+  if mode or memory then
+    local err
+    cg, err = cgroup.create(mode, memory)
+    if cg == nil then return nil, err end
+  end
   return proc.start({
+    cgroup = cg or nil, rlimits = rlimits,
     argv = f.argv, env = env,
     cwd = pick(o, po, "cwd"),
     stdin = pick(o, po, "stdin", "null"),
@@ -30,6 +57,11 @@ function commands.start(pool, f, on_end)
     linger = pick(o, po, "linger", false),
     termseq = f.termseq,
   }, on_end)
+end
+
+-- The pool is closing: corral's cgroup parent goes once no pool has a task cgroup left.
+function commands.shutdown()
+  cgroup.release()
 end
 
 M.exec = commands

@@ -45,17 +45,21 @@ local function end_groups(set)
   for pg in pairs(left) do core.killpg(pg, "KILL") end
 end
 
-function M.main(slots_fd)
+-- main(slots_fd, owner_pid): a negative slot -n is the owner's task cgroup task-n
+-- (corral.cgroup): killed with cgroup.kill, then removed with the owner's cgroup parents.
+function M.main(slots_fd, owner)
   core.sigcatch { "INT", "TERM", "HUP" }
   core.set_blocking(0, true)
   repeat
     local data = core.read(0, 512)
   until not data or data == ""             -- EOF (or a read error: the owner is unreachable)
-  local set = {}
+  local set, cgroups = {}, {}
   for _, pg in ipairs(core.slots_read(slots_fd) or {}) do
-    if pg > 1 then set[pg] = true end
+    if pg > 1 then set[pg] = true elseif pg < 0 then cgroups[#cgroups + 1] = -pg end
   end
   end_groups(set)
+  -- and the owner's cgroup parents, left behind when it exited without closing its Lua state
+  if owner then pcall(function() require("corral.cgroup").reap_owner(owner, cgroups) end) end
   os.exit(0)
 end
 
