@@ -46,10 +46,20 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	scripts/bench/run.sh
 
-# ASan + UBSan: a separate build in build/asan; specs run with the sanitizer runtime preloaded.
+# ASan + UBSan: a separate build in build/asan, plus a sanitized Lua host (scripts/asan/lua.c)
+# first on PATH as lua5.4 and lua, so only Lua processes carry the sanitizer runtime (core.so
+# resolves its __asan symbols from the executable; nothing is preloaded). A cc there adds the
+# same flags, for the C hosts that specs build to embed Lua and load core.so.
 asan: deps
-	$(MAKE) --no-print-directory all BUILD=build/asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
-	CORRAL_ASAN=1 CORRAL_BUILD=$(CURDIR)/build/asan scripts/run-specs.sh
+	$(MAKE) --no-print-directory all $(CURDIR)/build/asan/bin/lua5.4 BUILD=build/asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	PATH=$(CURDIR)/build/asan/bin:$$PATH CORRAL_ASAN=1 CORRAL_BUILD=$(CURDIR)/build/asan scripts/run-specs.sh
+
+$(CURDIR)/$(BUILD)/bin/lua5.4: scripts/asan/lua.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(shell pkg-config --libs lua5.4)
+	ln -sf lua5.4 $(dir $@)lua
+	printf '#!/bin/sh\nexec %s $(SANITIZE) "$$@"\n' "$$(command -v $(CC))" > $(dir $@)cc
+	chmod +x $(dir $@)cc
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/share/lua/5.4/corral $(DESTDIR)$(PREFIX)/lib/lua/5.4/corral $(DESTDIR)$(PREFIX)/bin
