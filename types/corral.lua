@@ -47,6 +47,8 @@
 ---@field clearenv? boolean start from an empty environment
 ---@field linger? boolean leave what a task leaves running in its group alone
 ---@field setsid? boolean start each task in a new session
+---@field cgroup? boolean|"auto" command pools: each task in its own cgroup v2 (escapees are ended too); "auto": where possible
+---@field limits? corral.Limits command pools: per-task resource limits
 ---@field signals? boolean false: never catch signals for this pool (embedding hosts)
 ---@field joblog? string path of a JSON-lines journal, one record per attempt
 ---@field start? "spawn"|"fork"|"forkserver" lua pools: how workers start (default "spawn")
@@ -69,6 +71,15 @@
 ---@field clearenv? boolean
 ---@field linger? boolean
 ---@field setsid? boolean
+---@field cgroup? boolean|"auto"
+---@field limits? corral.Limits merged key by key over the pool's
+
+---Resource limits of a command task (docs/api.md, "Cgroup mode and resource limits").
+---@class corral.Limits
+---@field memory? number bytes, through a memory cgroup (v2 memory.max, or v1 on hybrid systems)
+---@field cpu? number CPU seconds per process (RLIMIT_CPU: XCPU, then KILL a second later)
+---@field nofile? integer open files per process (RLIMIT_NOFILE)
+---@field as? number bytes of address space per process (RLIMIT_AS)
 
 ---@class corral.Rusage
 ---@field utime number user CPU seconds
@@ -94,6 +105,7 @@
 ---@field duration number seconds until the main process exited
 ---@field rusage? corral.Rusage
 ---@field interrupted? string the signal of an interrupt that cancelled it
+---@field oom? boolean the OOM killer ended a process of the task (limits.memory); error says so
 ---@field resumed? boolean workflows: taken from the journal, not run again
 ---@field hash? string workflows (journal records): digest of what the job runs
 
