@@ -16,9 +16,14 @@ local function alive(pid)
   return st:match("^%d+ %b() (%a)") ~= "Z"
 end
 
-local function start(pool, kind, m)
+-- short: sleeps of about 0.6 s (sleep adds up its arguments; the marker stays one of them).
+local function start(pool, kind, m, short)
   if kind == "exec" then return pool:submit { "sleep", m } end
-  if kind == "shell" then return pool:submit(("sleep %s & sleep %s; wait"):format(m, m)) end
+  if kind == "shell" then
+    local mark = short and ("0.000" .. m:gsub("%.", "")) or m
+    local d = short and ("0.6 " .. mark) or m
+    return pool:submit(("sleep %s & sleep %s; wait"):format(d, d)), mark
+  end
   if kind == "lua_pure" then return pool:submit(function() while true do end end) end
   if kind == "lua_execute" then return pool:submit(function(mk) os.execute("sleep " .. mk) end, m) end
   return pool:submit(function(mk) local p = io.popen("sleep " .. mk); p:read("a") end, m)
@@ -70,12 +75,15 @@ describe("matrix: a busy worker (the task's own process) gets", function()
     for _, kind in ipairs(TYPES) do
       local lua = kind:match("^lua")
       local ignores = sig == "INT" and kind == "lua_execute"
+      local defers = sig == "INT" and kind == "shell"
       local want = ignores and "ignored while os.execute runs (C's system()); the task goes on"
+        or defers and "'signaled' INT once its foreground job ends (sh waits, then acts)"
         or lua and ("'lost' (killed by " .. sig .. ")") or ("'signaled' " .. sig)
       it(sig .. " with a " .. kind .. " task: " .. want .. ", nothing left behind", function()
         local m = H.sleep_marker()
         local pool <close> = pool_for(kind)
-        local f = start(pool, kind, m)
+        local f, marker = start(pool, kind, m, defers)
+        m = marker or m
         running(f, kind, m)
         local pid = f.pid
         core.kill(pid, sig)
@@ -92,6 +100,7 @@ describe("matrix: a busy worker (the task's own process) gets", function()
           else
             assert.are.equal("signaled", r.status)
             assert.are.equal(sig, r.signal)
+            if defers then assert.is_true(r.duration > 0.5) end
           end
         end
         assert.is_true(H.poll(function() return not alive(pid) and H.count(m) == 0 end, 1))

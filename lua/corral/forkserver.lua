@@ -54,9 +54,10 @@ function M.main(sock, preload, init)
     local map = {}
     for i, n in ipairs(type(targets) == "table" and targets or {}) do map[n] = fds[i] end
     local pid, err = core.fork_parent(map)
-    if pid == 0 then
-      worker.main(3, 4, init, core.exit_now)
-      core.exit_now(0)
+    if pid == 0 then                  -- an error must end the child, not unwind into this loop
+      local ok, e = pcall(worker.main, 3, 4, init, core.exit_now)
+      if not ok then io.stderr:write("corral worker: ", tostring(e), "\n") end
+      core.exit_now(ok and 0 or 70)
     end
     for _, fd in ipairs(fds) do core.close(fd) end
     reply(sock, pid and { pid = pid } or { err = err })

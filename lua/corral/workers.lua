@@ -32,15 +32,20 @@ local function close_fd(w, key)
   end
 end
 
+-- Frames wait in w.outq; w.outseq[i] is the highest task seq in w.outq[i] (0: none). Once an
+-- item is fully written, w.written is its seq: a task above it never reached the worker, so if
+-- the worker is gone (EPIPE: it died before reading), the task never started and runs again.
 local function flush(w)
   w.flush_pending = false
-  if not w.wfd then w.outq = {}; return end
-  if #w.outq > 1 and w.outoff == 0 then w.outq = { table.concat(w.outq) } end
+  if not w.wfd then w.outq, w.outseq = {}, {}; return end
+  if #w.outq > 1 and w.outoff == 0 then
+    w.outq, w.outseq = { table.concat(w.outq) }, { math.max(0, table.unpack(w.outseq)) }
+  end
   while w.outq[1] do
     local s = w.outq[1]
     local n = core.write(w.wfd, s, w.outoff)
     if not n then                         -- the worker is gone; its end is reported by its pidfd
-      w.outq = {}
+      w.outq, w.outseq = {}, {}
       break
     end
     w.outoff = w.outoff + n
@@ -48,15 +53,18 @@ local function flush(w)
       if not w.wwatch then w.wwatch = true; loop.watch(w.wfd, function() flush(w) end, "w") end
       return
     end
+    if w.outseq[1] > w.written then w.written = w.outseq[1] end
     table.remove(w.outq, 1)
+    table.remove(w.outseq, 1)
     w.outoff = 0
   end
   if w.wwatch then w.wwatch = false; loop.unwatch(w.wfd) end
 end
 
--- send(w, frame): queued, and written with whatever else this loop step sends to w.
-local function send(w, frame)
+-- send(w, frame [, seq]): queued, and written with whatever else this loop step sends to w.
+local function send(w, frame, seq)
   w.outq[#w.outq + 1] = frame
+  w.outseq[#w.outseq + 1] = seq or 0
   if not w.flush_pending and not w.wwatch then
     w.flush_pending = true
     loop.defer(w.flush)
@@ -172,7 +180,7 @@ local function on_worker_end(w)
   while w.qhead <= w.qtail do
     local t = queue_pop(w)
     t.ended, t.ended_at = true, p.ended_at
-    if t.started then
+    if t.started and t.seq <= w.written then
       t.code, t.signal, t.rusage = p.code, p.signal, p.rusage
       t.lost = w.protocol_error and ("protocol error: " .. w.protocol_error) or cause_of(p)
     else
@@ -202,7 +210,7 @@ local function new_worker(pool)
   if not from_r then core.close(to_r); core.close(to_w); return nil, from_w end
   core.set_blocking(to_w, false)
   local w = setmetatable({ pool = pool, wfd = to_w, rfd = from_r, rbuf = "", rpos = 1,
-                           outq = {}, outoff = 0, ntasks = 0, nsent = 0,
+                           outq = {}, outseq = {}, outoff = 0, written = 0, ntasks = 0, nsent = 0,
                            q = {}, qhead = 1, qtail = 0 }, Worker)
   w.flush = function() flush(w) end
   local spec = { termseq = pool.termseq, stdin = "null", stdout = stdio(o.stdout),
@@ -212,8 +220,11 @@ local function new_worker(pool)
     io.stdout:flush()
     local pid, pidfd = core.fork_worker(spec.fds)
     if pid == 0 then
-      require("corral.worker").main(3, 4, o.init, core.exit_now)
-      core.exit_now(0)
+      -- The child is a copy of this process: an error must end it here, never unwind into
+      -- the pool code that called us (it would run the parent's loop on the child's fds).
+      local ok, e = pcall(require("corral.worker").main, 3, 4, o.init, core.exit_now)
+      if not ok then io.stderr:write("corral worker: ", tostring(e), "\n") end
+      core.exit_now(ok and 0 or 70)
     end
     if pid then p = proc.watch(pid, pidfd, nil, nil, spec, function() on_worker_end(w) end)
     else err, errno = pidfd, nil end
@@ -311,7 +322,7 @@ function M.start(pool, f, on_end)
   else
     t.queued = true
   end
-  send(w, f.frame)
+  send(w, f.frame, t.seq)
   return t
 end
 
