@@ -14,7 +14,7 @@ SRC      := $(wildcard engine/*.c)
 OBJ      := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(SRC))
 MODULE   := $(BUILD)/corral/core.so
 
-DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config parallel
+DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config parallel luarocks
 BENCHDEBS:= parallel python3
 
 .PHONY: all deps test demo bench asan install clean
@@ -61,12 +61,19 @@ $(CURDIR)/$(BUILD)/bin/lua5.4: scripts/asan/lua.c Makefile
 	printf '#!/bin/sh\nexec %s $(SANITIZE) "$$@"\n' "$$(command -v $(CC))" > $(dir $@)cc
 	chmod +x $(dir $@)cc
 
+# make install PREFIX=/usr/local: Lua modules in LUADIR, corral/core.so in LIBDIR, the command
+# in BINDIR. luarocks (corral-scm-1.rockspec) passes all four. Plain "=" so that only the
+# command line, not a stray environment variable, overrides them.
+LUADIR    = $(PREFIX)/share/lua/5.4
+LIBDIR    = $(PREFIX)/lib/lua/5.4
+BINDIR    = $(PREFIX)/bin
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/share/lua/5.4/corral $(DESTDIR)$(PREFIX)/lib/lua/5.4/corral $(DESTDIR)$(PREFIX)/bin
-	install -m 644 lua/corral/*.lua $(DESTDIR)$(PREFIX)/share/lua/5.4/corral/
-	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/5.4/corral/core.so
-	sed -e 's|^CORRAL_INSTALLED=.*|CORRAL_INSTALLED=1|' scripts/corral > $(DESTDIR)$(PREFIX)/bin/corral
-	chmod 755 $(DESTDIR)$(PREFIX)/bin/corral
+	install -d $(DESTDIR)$(LUADIR)/corral $(DESTDIR)$(LIBDIR)/corral $(DESTDIR)$(BINDIR)
+	install -m 644 lua/corral/*.lua $(DESTDIR)$(LUADIR)/corral/
+	install -m 755 $(MODULE) $(DESTDIR)$(LIBDIR)/corral/core.so
+	sed -e 's|^CORRAL_INSTALLED=.*|CORRAL_INSTALLED=1|' scripts/corral > $(DESTDIR)$(BINDIR)/corral
+	chmod 755 $(DESTDIR)$(BINDIR)/corral
 
 clean:
 	rm -rf build
