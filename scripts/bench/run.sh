@@ -24,8 +24,11 @@ trap 'exit 130' INT TERM HUP
 
 mkdir -p build/bench
 cc -O2 -Wall -Wextra -o build/bench/spawn_loop "$HERE/spawn_loop.c"
+cc -O2 -Wall -Wextra -o build/bench/spawn_costs "$HERE/spawn_costs.c"
+cc -O2 -Wall -Wextra -o build/bench/pingpong "$HERE/pingpong.c"
 SPAWN=build/bench/spawn_loop
 T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 WARN=""
 
 say() { printf '%s\n' "$*" >&2; }
@@ -34,48 +37,70 @@ warn() { say "warning: $*"; WARN="$WARN
 now() { date +%s.%N; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -n 1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "–"; else printf "%.2f", a / b }'; }
-# at_least VALUE TARGET / at_most VALUE TARGET -> "met" or "missed"
-at_least() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 >= b + 0) ? "met" : "**missed**" }'; }
-at_most() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 <= b + 0) ? "met" : "**missed**" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "–" || b + 0 == 0) print "–"; else printf "%.2f", a / b }'; }
+# at_least VALUE TARGET / at_most VALUE TARGET -> "met", "**missed**" or "not measured"
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "–") print "not measured"; else print (a + 0 >= b + 0) ? "met" : "**missed**" }'; }
+at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || a == "–") print "not measured"; else print (a + 0 <= b + 0) ? "met" : "**missed**" }'; }
 
-# rate N CMD...: run CMD $RUNS times; print the median tasks/s (N tasks / wall-clock seconds,
-# start-up of the tool included). The last run's stdout stays in $TMP/out.
-rate() {
-  n=$1; shift
-  vals=""
-  i=0
-  while [ "$i" -lt "$RUNS" ]; do
-    t0=$(now)
-    "$@" >"$TMP/out" 2>"$TMP/err" </dev/null || :
-    t1=$(now)
-    vals="$vals $(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')"
-    i=$((i + 1))
-  done
-  say "  $*:$vals tasks/s"
-  median $vals
+# Every measurement is taken $RUNS times, round-robin over the tools (run 1 of each, then
+# run 2 of each, ...), so that a machine getting busier or quieter shifts every tool alike.
+
+# measure KEY N CMD...: one timed run of CMD; appends N / wall-clock seconds (the tool's
+# start-up included) to $V_KEY. Its stdout stays in $TMP/out, its stderr in $TMP/err.
+measure() {
+  key=$1 n=$2; shift 2
+  t0=$(now)
+  "$@" >"$TMP/out" 2>"$TMP/err" </dev/null || :
+  t1=$(now)
+  eval "V_$key=\"\${V_$key:-} $(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')\""
 }
-# expect_field3 WANT LABEL: the last run printed "<n> <seconds> <count>"; check the count.
+# vals KEY / med KEY: the runs of KEY, their median
+vals() { eval "echo \${V_$1:-}"; }
+med() { median $(vals "$1"); }
+# mratio KEY BASE: the median over rounds of KEY's run / BASE's run of the same round.
+mratio() {
+  printf '%s\n%s\n' "$(vals "$1")" "$(vals "$2")" | awk '
+    NR == 1 { n = split($0, a, " ") } NR == 2 { split($0, b, " ") }
+    END {
+      for (i = 1; i <= n; i++) r[i] = (b[i] + 0 > 0) ? a[i] / b[i] : 0
+      for (i = 2; i <= n; i++) { x = r[i]; j = i - 1; while (j >= 1 && r[j] > x) { r[j + 1] = r[j]; j-- }; r[j + 1] = x }
+      if (n == 0) print "–"; else printf "%.2f", r[int((n + 1) / 2)]
+    }'
+}
+# expect_field3 WANT LABEL: the run printed "<n> <seconds> <count> ..."; check the count.
 expect_field3() {
   got=$(awk '{ print $3 }' "$TMP/out")
   [ "$got" = "$1" ] || warn "$2: expected $1 tasks not as wanted, got '${got:-no output}' ($(head -c 300 "$TMP/err" | tr '\n' ' '))"
+}
+# own_cpu: from the run's "<n> <s> <count> <own µs/task> [<watchdog µs/task>]".
+own_cpu() {
+  awk '{ if (NF >= 5 && $5 > 0) printf "%s (+%s watchdog)", $4, $5; else if (NF >= 4) print $4; else print "–" }' "$TMP/out"
 }
 
 # --- A. launching commands, 2 in flight -------------------------------------------------------
 N=5000
 NPAR=1000
-say "A. launching $N × /bin/true, 2 in flight (median of $RUNS)"
-A_RAW=$(rate $N $SPAWN $N 2 /bin/true); expect_field3 0 "raw loop /bin/true"
-A_EXEC=$(rate $N scripts/corral run $HERE/launch.lua $N exec capture); expect_field3 0 "corral exec capture"
-A_EXECN=$(rate $N scripts/corral run $HERE/launch.lua $N exec null); expect_field3 0 "corral exec null"
-A_XARGS=$(rate $N sh -c "seq $N | xargs -P2 -n1 /bin/true")
-A_PAR=$(rate $NPAR sh -c "seq $NPAR | parallel --will-cite -j2 /bin/true")
-say "A. launching $N × sh -c 'exit 3', 2 in flight"
-A3_RAW=$(rate $N $SPAWN $N 2 /bin/sh -c 'exit 3'); expect_field3 $N "raw loop exit 3"
-A3_SHELL=$(rate $N scripts/corral run $HERE/launch.lua $N shell capture); expect_field3 0 "corral shell exit 3"
-A3_SHELLN=$(rate $N scripts/corral run $HERE/launch.lua $N shell null); expect_field3 0 "corral shell exit 3 null"
-A3_XARGS=$(rate $N sh -c "seq $N | xargs -P2 -n1 sh -c 'exit 3'")
-A3_PAR=$(rate $NPAR sh -c "seq $NPAR | parallel --will-cite -j2 -N0 'exit 3'")
+say "A. launching $N × /bin/true and $N × sh -c 'exit 3', 2 in flight ($RUNS rounds)"
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+  measure RAW $N $SPAWN $N 2 /bin/true; expect_field3 0 "raw loop /bin/true"; C_RAW=$(own_cpu)
+  measure EXEC $N scripts/corral run $HERE/launch.lua $N exec capture; expect_field3 0 "corral exec capture"; C_EXEC=$(own_cpu)
+  measure EXECN $N scripts/corral run $HERE/launch.lua $N exec null; expect_field3 0 "corral exec null"; C_EXECN=$(own_cpu)
+  measure XARGS $N sh -c "seq $N | xargs -P2 -n1 /bin/true"
+  measure PAR $NPAR sh -c "seq $NPAR | parallel --will-cite -j2 /bin/true"
+  measure RAW3 $N $SPAWN $N 2 /bin/sh -c 'exit 3'; expect_field3 $N "raw loop exit 3"; C3_RAW=$(own_cpu)
+  measure SHELL $N scripts/corral run $HERE/launch.lua $N shell capture; expect_field3 0 "corral shell exit 3"; C3_SHELL=$(own_cpu)
+  measure SHELLN $N scripts/corral run $HERE/launch.lua $N shell null; expect_field3 0 "corral shell exit 3 null"; C3_SHELLN=$(own_cpu)
+  measure XARGS3 $N sh -c "seq $N | xargs -P2 -n1 sh -c 'exit 3'"
+  measure PAR3 $NPAR sh -c "seq $NPAR | parallel --will-cite -j2 -N0 'exit 3'"
+  i=$((i + 1))
+done
+for k in RAW EXEC EXECN XARGS PAR RAW3 SHELL SHELLN XARGS3 PAR3; do say "  $k:$(vals $k) tasks/s"; done
+A_RAW=$(med RAW) A_EXEC=$(med EXEC) A_EXECN=$(med EXECN) A_XARGS=$(med XARGS) A_PAR=$(med PAR)
+A3_RAW=$(med RAW3) A3_SHELL=$(med SHELL) A3_SHELLN=$(med SHELLN) A3_XARGS=$(med XARGS3) A3_PAR=$(med PAR3)
+say "A'. what corral's spawn settings cost in C (spawn_costs, $N launches per variant)"
+build/bench/spawn_costs $N >"$TMP/costs" 2>&1 || warn "spawn_costs failed: $(head -c 300 "$TMP/costs")"
+cat "$TMP/costs" >&2
 
 # --- B. terminating running process trees -----------------------------------------------------
 NT=200
@@ -118,15 +143,9 @@ HAVE_CODEC=no
 if "$LUA" -e 'package.cpath="build/?.so;;" os.exit(type(require("corral.core").encode) == "function")' 2>/dev/null; then
   HAVE_CODEC=yes
 fi
-# pools CMD...: run CMD $RUNS times; each prints one line per start method with 6 numbers;
-# writes the per-column medians to $TMP/pools ("<method> <6 medians>" or "<method> unavailable …").
-pools() {
-  : >"$TMP/runs"
-  i=0
-  while [ "$i" -lt "$RUNS" ]; do
-    "$@" >>"$TMP/runs" 2>"$TMP/err" || warn "$*: $(head -c 300 "$TMP/err" | tr '\n' ' ')"
-    i=$((i + 1))
-  done
+# medians FILE: lines "<method> <6 numbers>" (several runs) or "<method> unavailable …" ->
+# one line per method with the per-column medians, in order of first appearance.
+medians() {
   awk '
     $2 == "unavailable" { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; una[$1] = $0; next }
     NF == 7 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
@@ -137,37 +156,54 @@ pools() {
         if (!(m in cnt)) { print una[m]; continue }
         line = m
         for (c = 2; c <= 7; c++) {
-          # median of cnt[m] values: insertion sort
-          for (a = 1; a <= cnt[m]; a++) s[a] = v[m, c, a]
+          for (a = 1; a <= cnt[m]; a++) s[a] = v[m, c, a]          # insertion sort
           for (a = 2; a <= cnt[m]; a++) { x = s[a]; b = a - 1
             while (b >= 1 && s[b] + 0 > x + 0) { s[b + 1] = s[b]; b-- } ; s[b + 1] = x }
           line = line " " s[int((cnt[m] + 1) / 2)]
         }
         print line
       }
-    }' "$TMP/runs" >"$TMP/pools"
-  cat "$TMP/runs" >&2
+    }' "$1"
+}
+# pool_run FILE CMD...: one run, its output appended to FILE; a failure becomes a warning.
+pool_run() {
+  f=$1; shift
+  "$@" >>"$f" 2>"$TMP/err" || warn "$*: $(head -c 300 "$TMP/err" | tr '\n' ' ')"
 }
 if [ "$HAVE_CODEC" = yes ]; then
-  say "C. lua pools, 2 workers (median of $RUNS)"
-  # one process per start method, so a fork worker is a fork of a fresh parent
-  : >"$TMP/corral_pools"; : >"$TMP/py_pools"
+  say "C. lua pools, 2 workers ($RUNS rounds)"
+  : >"$TMP/corral_runs"; : >"$TMP/py_runs"
+  p50s=""; p99s=""
+  i=0
+  while [ "$i" -lt "$RUNS" ]; do
+    # one process per start method, so a fork worker is a fork of a fresh parent
+    for m in spawn fork forkserver; do pool_run "$TMP/corral_runs" scripts/corral run $HERE/lua_pools.lua $m; done
+    for m in fork spawn forkserver; do pool_run "$TMP/py_runs" sh -c "cd $HERE && exec '$PY' py_pools.py $m"; done
+    # the floor: a round trip between two C processes over pipes
+    set -- $(build/bench/pingpong 1000 || :) - -
+    p50s="$p50s $1"; p99s="$p99s $2"
+    i=$((i + 1))
+  done
+  cat "$TMP/corral_runs" "$TMP/py_runs" >&2
+  say "  C pipe ping-pong p50:$p50s p99:$p99s µs"
+  medians "$TMP/corral_runs" >"$TMP/corral_pools"
+  medians "$TMP/py_runs" >"$TMP/py_pools"
   for m in spawn fork forkserver; do
-    pools scripts/corral run $HERE/lua_pools.lua $m
-    cat "$TMP/pools" >>"$TMP/corral_pools"
+    grep -q "^$m " "$TMP/corral_pools" || echo "$m failed: see the warnings" >>"$TMP/corral_pools"
+    grep -q "^$m " "$TMP/py_pools" || echo "$m failed: see the warnings" >>"$TMP/py_pools"
   done
-  for m in fork spawn forkserver; do
-    pools sh -c "cd $HERE && exec '$PY' py_pools.py $m"
-    cat "$TMP/pools" >>"$TMP/py_pools"
-  done
+  PP50=$(median $p50s) PP99=$(median $p99s)
 else
   say "lua pools: skipped (no codec)"
 fi
 T_END=$(date +%s)
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
+awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.7) }' &&
+  warn "the machine was busy when this run started (load average $LOAD_START over 1 min, on $(nproc) cores): other work competed with every tool and the numbers are less reliable than usual"
 
 # --- D. docs/benchmarks.md ----------------------------------------------------------------------
 # col FILE METHOD COLUMN: one median from the pools results (2 = ready ms … 7 = Private_Dirty).
-col() { awk -v m="$2" -v c="$3" '$1 == m { print $c }' "$1"; }
+col() { awk -v m="$2" -v c="$3" '$1 == m && NF == 7 && $2 ~ /^[0-9.]+$/ { print $c }' "$1"; }
 mb() { awk -v k="$1" 'BEGIN { if (k == "") print "–"; else printf "%.1f", k / 1024 }'; }
 
 {
@@ -178,9 +214,11 @@ Produced by \`make bench\` (scripts/bench/run.sh), which rewrites this file: eve
 comes from one run on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, Linux $(uname -r),
 $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), corral $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- engine lua 2>/dev/null || echo ' (with local changes)'),
 $("$LUA" -v 2>&1 | awk '{ print $1, $2 }'), $("$PY" -V 2>&1), GNU parallel $(parallel --will-cite --version 2>/dev/null | awk 'NR == 1 { print $3 }').
-The session took $((T_END - T_START)) s. Absolute figures drift from run to run on this VM
+The session took $((T_END - T_START)) s; the 1-minute load average was $LOAD_START at its start and
+$LOAD_END at its end (it includes this run's own work). Absolute figures drift from run to run on this VM
 (see /work/shared/notes/anchors.md): compare the ratios, which were measured side by side.
-Each figure is the median of $RUNS runs; launch rates are wall clock including each tool's
+Each figure is the median of $RUNS runs, taken round-robin over the tools; a ratio is the
+median of the ratios within each round. Launch rates are wall clock including each tool's
 start-up.
 
 ## A. Launching commands, 2 in flight
@@ -190,31 +228,48 @@ size = 2 }\`, submit \`{ "/bin/true" }\` $N times, \`join\`; the default capture
 stderr through pipes, the \`null\` row sends them to /dev/null. The raw loop is
 scripts/bench/spawn_loop.c: posix_spawn, 2 in flight, waitpid on its own pids.
 
-| tool | tasks/s | × raw loop |
-|---|---:|---:|
-| raw C loop, posix_spawn | $A_RAW | 1.00 |
-| corral exec pool (stdout/stderr captured, the default) | $A_EXEC | $(ratio "$A_EXEC" "$A_RAW") |
-| corral exec pool (stdout/stderr = "null") | $A_EXECN | $(ratio "$A_EXECN" "$A_RAW") |
-| xargs -P2 -n1 | $A_XARGS | $(ratio "$A_XARGS" "$A_RAW") |
-| GNU parallel -j2 ($NPAR jobs) | $A_PAR | $(ratio "$A_PAR" "$A_RAW") |
+| tool | tasks/s | × raw loop | own CPU µs/task |
+|---|---:|---:|---:|
+| raw C loop, posix_spawn | $A_RAW | 1.00 | $C_RAW |
+| corral exec pool (stdout/stderr captured, the default) | $A_EXEC | $(mratio EXEC RAW) | $C_EXEC |
+| corral exec pool (stdout/stderr = "null") | $A_EXECN | $(mratio EXECN RAW) | $C_EXECN |
+| xargs -P2 -n1 | $A_XARGS | $(mratio XARGS RAW) | |
+| GNU parallel -j2 ($NPAR jobs) | $A_PAR | $(mratio PAR RAW) | |
 
 The same with \`sh -c 'exit 3'\` (corral: a shell pool running \`exit 3\`; every task ends
 \`failed\`, code 3):
 
-| tool | tasks/s | × raw loop |
-|---|---:|---:|
-| raw C loop, posix_spawn \`/bin/sh -c 'exit 3'\` | $A3_RAW | 1.00 |
-| corral shell pool (captured) | $A3_SHELL | $(ratio "$A3_SHELL" "$A3_RAW") |
-| corral shell pool (stdout/stderr = "null") | $A3_SHELLN | $(ratio "$A3_SHELLN" "$A3_RAW") |
-| xargs -P2 -n1 sh -c 'exit 3' | $A3_XARGS | $(ratio "$A3_XARGS" "$A3_RAW") |
-| GNU parallel -j2 ($NPAR jobs) | $A3_PAR | $(ratio "$A3_PAR" "$A3_RAW") |
+| tool | tasks/s | × raw loop | own CPU µs/task |
+|---|---:|---:|---:|
+| raw C loop, posix_spawn \`/bin/sh -c 'exit 3'\` | $A3_RAW | 1.00 | $C3_RAW |
+| corral shell pool (captured) | $A3_SHELL | $(mratio SHELL RAW3) | $C3_SHELL |
+| corral shell pool (stdout/stderr = "null") | $A3_SHELLN | $(mratio SHELLN RAW3) | $C3_SHELLN |
+| xargs -P2 -n1 sh -c 'exit 3' | $A3_XARGS | $(mratio XARGS3 RAW3) | |
+| GNU parallel -j2 ($NPAR jobs) | $A3_PAR | $(mratio PAR3 RAW3) | |
 
-Target: corral ≥ 0.85× the raw loop — exec pool $(at_least "$(ratio "$A_EXEC" "$A_RAW")" 0.85) ($(ratio "$A_EXEC" "$A_RAW")×),
-shell pool $(at_least "$(ratio "$A3_SHELL" "$A3_RAW")" 0.85) ($(ratio "$A3_SHELL" "$A3_RAW")×).
+Target: corral ≥ 0.85× the raw loop — exec pool $(at_least "$(mratio EXEC RAW)" 0.85) ($(mratio EXEC RAW)×),
+shell pool $(at_least "$(mratio SHELL RAW3)" 0.85) ($(mratio SHELL RAW3)×).
 On 2 cores the raw loop is the ceiling: the kernel's fork/exec/exit/reap of a tiny process.
 Whatever a pool adds per task (a process group, pipes and their epoll registrations, a pidfd,
-a record, the Lua bookkeeping) shows directly as the gap to 1.00; xargs adds little per
-task, GNU parallel a perl and a shell per job.
+a record, the Lua bookkeeping) shows directly as the gap to 1.00, because with 2 commands in
+flight on 2 cores the pool's own CPU time (the last column: its process only, from the last
+of the runs; the commands' time is not in it) is taken from the commands. xargs adds little
+per task, GNU parallel a perl and a shell per job.
+
+### A'. What the spawn settings cost, without corral
+
+scripts/bench/spawn_costs.c adds corral's spawn settings to the raw loop one at a time
+(cumulative, $N × \`/bin/true\`, 2 in flight, rounds interleaved; "µs per launch" is the
+parent's time in posix_spawn and the calls around it, which includes the vfork child's work
+up to its exec):
+
+| variant (cumulative) | tasks/s | × plain | µs per launch |
+|---|---:|---:|---:|
+$(awk 'NR == 1 { base = $2 } NF == 3 { d["plain"] = "posix_spawn only (the raw loop)"; d["pgroup"] = "+ a process group (SETPGROUP)"; d["sigmask"] = "+ empty signal mask (SETSIGMASK)"; d["pipes"] = "+ stdout, stderr to pipes, closefrom(3)"; d["pidfd"] = "+ pidfd_open"; d["sigdef"] = "+ SETSIGDEF of every signal (64 sigactions in the child)"
+  printf "| %s | %s | %.2f | %s |\n", ($1 in d) ? d[$1] : $1, $2, $2 / base, $3 }' "$TMP/costs")
+
+The settings themselves cost a few percent; the rest of the gap between corral and the raw
+loop is the pool's own per-task work in its process.
 
 ## B. Terminating $NT running process trees
 
@@ -233,7 +288,8 @@ count; the worst of $RUNS runs). scripts/bench/procs.py finds them by D and kill
 Target: corral < 200 ms and 0 survivors — time $(at_most "$B_C_MS" 199.999), survivors $(at_most "$B_C_SURV" 0).
 mp.Pool and xargs return in milliseconds because they only signal the processes they started
 themselves (the pool's workers, xargs itself): every shell and sleep lives on, reparented.
-GNU parallel ends whole jobs but waits for them to be reaped. corral signals each task's
+GNU parallel ends whole jobs (each has its own process group) and waits for them to be
+reaped$(awk -v s="$B_P_SURV" 'BEGIN { if (s > 0) printf "; in some runs it exited early, leaving jobs behind" }'). corral signals each task's
 process group (TERM, then KILL after 200 ms for what ignores it) and returns once every
 group is gone.
 EOF
@@ -262,11 +318,14 @@ EOF
     while read -r m a b c d e g; do
       if [ "$a" = unavailable ]; then
         echo "| $label $m | not available: $b $c $d $e $g | | | | | |"
+      elif [ "$a" = failed: ]; then
+        echo "| $label $m | failed: $(echo "$b $c $d $e $g" | tr '|' '/') | | | | | |"
       else
         echo "| $label $m | $a | $b | $(ratio "$b" "$PMAP") | $c / $d | $(ratio "$c" "$PRT") | $(mb "$e") / $(mb "$g") |"
       fi
     done <"$file"
   done
+  echo "| floor: C ping-pong over two pipes, no pool (scripts/bench/pingpong.c) | | | | $PP50 / $PP99 | $(ratio "$PP50" "$PRT") | |"
   CMAP=$(col "$C" spawn 3) CRT=$(col "$C" spawn 4)
   CMAPF=$(col "$C" fork 3) CRTF=$(col "$C" fork 4)
 cat <<EOF
@@ -275,8 +334,8 @@ Targets: map ≥ 2× Python's — spawn $(at_least "$(ratio "$CMAP" "$PMAP")" 2)
 round-trip p50 ≤ 0.5× Python's — spawn $(at_most "$(ratio "$CRT" "$PRT")" 0.5) ($(ratio "$CRT" "$PRT")×), fork $(at_most "$(ratio "$CRTF" "$PRT")" 0.5) ($(ratio "$CRTF" "$PRT")×).
 The map rate is what a pool moves per second when tasks cost nothing: encoding, the pipe
 write and read, the wake-ups and the bookkeeping per task. The round trip is one task with
-nothing else in flight, so it is mostly two process wake-ups on this VM (a C ping-pong over
-a socketpair is the floor; see anchors.md). "ready" is start-up cost (a fresh interpreter
+nothing else in flight: two process wake-ups (the floor row: what they cost between two C
+processes) plus what the pool does per task on both sides. "ready" is start-up cost (a fresh interpreter
 for spawn, a fork of the parent for fork); the memory columns are what each idle worker
 costs the machine (Pss) and what it owns alone (Private_Dirty).
 EOF
