@@ -17,7 +17,7 @@ MODULE   := $(BUILD)/corral/core.so
 DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config parallel luarocks
 BENCHDEBS:= parallel python3
 
-.PHONY: all deps test demo bench asan install clean
+.PHONY: all deps test demo bench asan valgrind fuzz install clean
 
 all: $(MODULE)
 
@@ -67,6 +67,20 @@ $(CURDIR)/$(BUILD)/bin/lua5.4: scripts/asan/lua.c Makefile
 LUADIR    = $(PREFIX)/share/lua/5.4
 LIBDIR    = $(PREFIX)/lib/lua/5.4
 BINDIR    = $(PREFIX)/bin
+
+# memcheck on the specs that exercise the codec and the spawner (busted's process; commands
+# and workers are not traced). CORRAL_FUZZ_N keeps the fuzz spec short under valgrind.
+VALGRIND_SPECS := spec/wire_spec.lua spec/wire_fuzz_spec.lua spec/engine_spec.lua spec/pool_spec.lua
+valgrind: deps
+	@scripts/deps.sh valgrind
+	@$(MAKE) --no-print-directory all
+	CORRAL_VALGRIND=1 CORRAL_FUZZ_N=3000 scripts/run-specs.sh $(VALGRIND_SPECS)
+
+# The mutational fuzzer on the codec and the journal reader, for FUZZ_SECONDS (make test runs a
+# short pass of the same code through wire_fuzz_spec).
+FUZZ_SECONDS ?= 60
+fuzz: all
+	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 scripts/fuzz.lua $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(LUADIR)/corral $(DESTDIR)$(LIBDIR)/corral $(DESTDIR)$(BINDIR)

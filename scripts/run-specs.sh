@@ -17,6 +17,10 @@ if [ -n "$CORRAL_ASAN" ]; then
   export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$logs/asan"
   export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$logs/ubsan"
 fi
+# CORRAL_VALGRIND (make valgrind): busted's own process runs under memcheck; a definite leak or
+# a memory error in it exits 99, which fails the file.
+VALGRIND=""
+[ -n "$CORRAL_VALGRIND" ] && VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --trace-children=no"
 BUSTED=$(command -v busted) || { echo "busted not found (make deps installs lua-busted)"; exit 1; }
 files="$*"
 [ -n "$files" ] || files=$(ls spec/*_spec.lua)
@@ -25,7 +29,7 @@ out=$(mktemp)
 for f in $files; do
   # lua5.4 by name: busted's "#!/usr/bin/env lua" follows Debian's lua alternative, which
   # installing luarocks (it pulls lua5.1, priority 110) turns to Lua 5.1.
-  lua5.4 "$BUSTED" -o TAP "$f" >"$out" 2>&1
+  $VALGRIND lua5.4 "$BUSTED" -o TAP "$f" >"$out" 2>&1
   rc=$?
   p=$(grep -c '^ok ' "$out")
   s=$(grep -c '^ok .*# SKIP' "$out")
