@@ -2,6 +2,8 @@
  * Installs no signal handler and starts nothing: loading the module has no side effect. */
 #include "core.h"
 
+#include <pthread.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,17 @@ static int l_signum(lua_State *L) {
 }
 
 static int l_getpid(lua_State *L) { lua_pushinteger(L, getpid()); return 1; }
+
+/* self_pid(): getpid() without a syscall per call (the lifeline asks on every task). Forgotten
+ * in a fork's child (pthread_atfork) and in corral_child_setup (the raw clone of the fork
+ * server runs no atfork handlers). */
+static pid_t self_pid;
+void corral_forget_pid(void) { self_pid = 0; }
+static int l_self_pid(lua_State *L) {
+  if (self_pid == 0) self_pid = getpid();
+  lua_pushinteger(L, self_pid);
+  return 1;
+}
 static int l_getppid(lua_State *L) { lua_pushinteger(L, getppid()); return 1; }
 
 static int l_getpgid(lua_State *L) {
@@ -122,13 +135,19 @@ static int l_ncpu(lua_State *L) {
 
 static const luaL_Reg core_funcs[] = {
   {"signame", l_signame}, {"signum", l_signum},
-  {"getpid", l_getpid}, {"getppid", l_getppid}, {"getpgid", l_getpgid},
+  {"getpid", l_getpid}, {"self_pid", l_self_pid}, {"getppid", l_getppid}, {"getpgid", l_getpgid},
   {"kill", l_kill}, {"killpg", l_killpg},
   {"now", l_now}, {"time", l_time}, {"environ", l_environ}, {"ncpu", l_ncpu},
   {NULL, NULL}
 };
 
 int luaopen_corral_core(lua_State *L) {
+  static int atfork_done;
+  if (!atfork_done) {
+    int err = pthread_atfork(NULL, NULL, corral_forget_pid);
+    if (err != 0) return luaL_error(L, "pthread_atfork: %s", strerror(err));
+    atfork_done = 1;
+  }
   luaL_newlib(L, core_funcs);
   corral_open_proc(L);
   corral_open_spawn(L);

@@ -19,6 +19,9 @@ const char *corral_signame(int sig);
 int corral_checkfdmap(lua_State *L, int arg, const char *fname, int map[][2], int *top);
 int corral_child_setup(int map[][2], int n, int top);
 
+/* Forget the cached pid of core.self_pid (in a forked child). */
+void corral_forget_pid(void);
+
 void corral_open_proc(lua_State *L);
 void corral_open_spawn(lua_State *L);
 void corral_open_loop(lua_State *L);

@@ -355,6 +355,7 @@ int corral_checkfdmap(lua_State *L, int arg, const char *fname, int map[][2], in
  * map[i][1] moved to map[i][0], and every other fd above 2 closed. Only async-signal-safe calls.
  * Returns 0, or -1 with errno set (the caller _exits). */
 int corral_child_setup(int map[][2], int n, int top) {
+  corral_forget_pid();
   if (setpgid(0, 0) < 0) return -1;
   static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2 };
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)

@@ -33,7 +33,7 @@ local free, nfree = {}, 0     -- free slot indices
 local slots = nil             -- core.slots, created with the first watchdog
 local st = nil                -- { pid, pidfd, wfd, started_at, retry } while one runs
 local broken = false          -- gave up: no watchdog would stay up
-local owner = core.getpid()   -- the process this state belongs to
+local owner = core.self_pid() -- the process this state belongs to
 
 local start
 
@@ -108,7 +108,7 @@ end
 
 -- In a forked child everything inherited describes the parent's lifeline: forget it.
 local function check_fork()
-  local me = core.getpid()
+  local me = core.self_pid()
   if me ~= owner then
     owner, groups, st, broken = me, {}, nil, false
     slots, free, nfree = nil, {}, 0     -- the mapping is the parent's: never write to it

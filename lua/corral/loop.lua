@@ -42,6 +42,13 @@ function M.unwatch(fd)
   end
 end
 
+-- close(fd): stop watching and close. Closing drops the fd from the epoll set by itself (our
+-- fds are never dup'ed), so the epoll_ctl DEL is saved: a few syscalls per task.
+function M.close(fd)
+  watchers[fd] = nil
+  return core.close(fd)
+end
+
 -- Timers --------------------------------------------------------------------
 
 local function heap_less(a, b) return a.at < b.at or (a.at == b.at and a.seq < b.seq) end

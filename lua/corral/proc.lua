@@ -24,7 +24,7 @@ local function try_finish(self)
       self.drain_timer = loop.timer(DRAIN, function()
         for _, s in ipairs(self.streams) do
           if s.fd then
-            loop.unwatch(s.fd); core.close(s.fd); s.fd = nil
+            loop.close(s.fd); s.fd = nil
           end
         end
         self.open = 0
@@ -51,8 +51,7 @@ local function on_readable(self, s)
     local data = core.read(s.fd, CHUNK)
     if data == false then return end
     if not data or data == "" then      -- EOF (or an error: nothing more will come)
-      loop.unwatch(s.fd)
-      core.close(s.fd)
+      loop.close(s.fd)
       s.fd = nil
       self.open = self.open - 1
       return try_finish(self)
@@ -70,8 +69,7 @@ end
 local function on_exit(self)
   local code, sig, utime, stime, maxrss = core.reap(self.pidfd)
   if code == false and sig == nil then return end        -- not yet (spurious wake-up)
-  loop.unwatch(self.pidfd)
-  core.close(self.pidfd)
+  loop.close(self.pidfd)
   self.pidfd = nil
   self.reaped = true
   self.ended_at = loop.now()
