@@ -93,8 +93,12 @@ while [ "$i" -lt "$RUNS" ]; do
   measure SHELLN $N scripts/corral run $HERE/launch.lua $N shell null; expect_field3 0 "corral shell exit 3 null"; C3_SHELLN=$(own_cpu)
   measure XARGS3 $N sh -c "seq $N | xargs -P2 -n1 sh -c 'exit 3'"
   measure PAR3 $NPAR sh -c "seq $NPAR | parallel --will-cite -j2 -N0 'exit 3'"
+  measure CPAR $N sh -c "scripts/corral parallel -j2 true ::: \$(seq $N)"
+  measure GPAR $NPAR sh -c "parallel --will-cite -j2 true ::: \$(seq $NPAR)"
+  measure XPAR $N sh -c "seq $N | xargs -P2 -n1 true"
   i=$((i + 1))
 done
+A_CPAR=$(med CPAR) A_GPAR=$(med GPAR) A_XPAR=$(med XPAR)
 for k in RAW EXEC EXECN XARGS PAR RAW3 SHELL SHELLN XARGS3 PAR3; do say "  $k:$(vals $k) tasks/s"; done
 A_RAW=$(med RAW) A_EXEC=$(med EXEC) A_EXECN=$(med EXECN) A_XARGS=$(med XARGS) A_PAR=$(med PAR)
 A3_RAW=$(med RAW3) A3_SHELL=$(med SHELL) A3_SHELLN=$(med SHELLN) A3_XARGS=$(med XARGS3) A3_PAR=$(med PAR3)
@@ -270,6 +274,17 @@ $(awk 'NR == 1 { base = $2 } NF == 3 { d["plain"] = "posix_spawn only (the raw l
 
 The settings themselves cost a few percent; the rest of the gap between corral and the raw
 loop is the pool's own per-task work in its process.
+
+### The command line: \`corral parallel -j2 true ::: \$(seq $N)\`
+
+GNU parallel's own job ($NPAR jobs for it), and xargs (\`seq $N | xargs -P2 -n1 true\`), in the
+same rounds. corral and GNU parallel run \`true\` through \`/bin/sh -c\`; xargs execs \`true\`.
+
+| tool | tasks/s | × GNU parallel |
+|---|---:|---:|
+| corral parallel -j2 | $A_CPAR | $(ratio "$A_CPAR" "$A_GPAR") |
+| GNU parallel -j2 | $A_GPAR | 1.00 |
+| xargs -P2 -n1 | $A_XPAR | $(ratio "$A_XPAR" "$A_GPAR") |
 
 ## B. Terminating $NT running process trees
 
