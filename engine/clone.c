@@ -119,12 +119,20 @@ CHILD_CODE static int child_main(void *arg) {
   if (p->setsid ? setsid() < 0 : setpgid(0, 0) < 0) goto fail;
 
   stage = CORRAL_STAGE_SIGNALS;
+#if defined(__x86_64__)
+  /* The raw call: glibc's sigaction refuses its internal signals (32, 33), whose handlers or
+   * SIG_IGN must not reach the command either (a handler would run in the shared memory). */
+  struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } ksa = { 0, 0, 0, 0 };
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP && syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask) < 0) goto fail;
+#else
   struct sigaction sa;
   sa.sa_handler = SIG_DFL;
   sa.sa_flags = 0;
   sigemptyset(&sa.sa_mask);
   for (int sig = 1; sig < NSIG; sig++)      /* glibc refuses its internal ones: EINVAL */
     if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, &sa, NULL) < 0 && errno != EINVAL) goto fail;
+#endif
 
   stage = CORRAL_STAGE_STDIO;
   for (i = 0; i < 3; i++) {

@@ -241,20 +241,21 @@ function M.kill(cg)
   return core.write_file(cg.path .. "/cgroup.kill", "1") and true or false
 end
 
--- signal(cg, pgid, sig): sig (and CONT) to the group and to every process of the cgroup
--- outside it (escapees). Returns true if anything was signalled.
+-- signal(cg, pgid, sig): sig (and CONT) to the task's process group and to every process of
+-- the cgroup outside it (escapees). The group is signalled only while a member of it is in the
+-- cgroup: once its leader is reaped and the group empty, the number may belong to someone else.
 local function signal(cg, pgid, sig)
-  local any = core.killpg(pgid, sig) and true or false
   local procs = cg.path and slurp(cg.path .. "/cgroup.procs") or ""
+  local others, ingroup = {}, false
   for pid in procs:gmatch("%d+") do
     pid = tonumber(pid)
-    if core.getpgid(pid) ~= pgid and core.kill(pid, sig) then
-      any = true
-      if sig ~= CONT and sig ~= KILL then core.kill(pid, CONT) end
-    end
+    if core.getpgid(pid) == pgid then ingroup = true else others[#others + 1] = pid end
   end
-  if any and sig ~= CONT and sig ~= KILL then core.killpg(pgid, CONT) end
-  return any
+  local cont = sig ~= CONT and sig ~= KILL
+  if ingroup and core.killpg(pgid, sig) and cont then core.killpg(pgid, CONT) end
+  for _, pid in ipairs(others) do
+    if core.kill(pid, sig) and cont then core.kill(pid, CONT) end
+  end
 end
 
 local stopping = {}          -- cg -> { steps, i, on_done, pgid, timer }
