@@ -68,9 +68,11 @@ LUADIR    = $(PREFIX)/share/lua/5.4
 LIBDIR    = $(PREFIX)/lib/lua/5.4
 BINDIR    = $(PREFIX)/bin
 
-# memcheck on the specs that exercise the codec and the spawner (busted's process; commands
-# and workers are not traced). CORRAL_FUZZ_N keeps the fuzz spec short under valgrind.
-VALGRIND_SPECS := spec/wire_spec.lua spec/wire_fuzz_spec.lua spec/engine_spec.lua spec/pool_spec.lua
+# memcheck on the specs that exercise the codec and the spawner's set-up and error paths
+# (busted's process; children are not traced). Debian's valgrind 3.19 does not know
+# pidfd_open (syscall 434), so specs that run commands to completion (pool_spec) are covered
+# by make asan instead. CORRAL_FUZZ_N keeps the fuzz spec short under valgrind.
+VALGRIND_SPECS := spec/wire_spec.lua spec/wire_fuzz_spec.lua spec/engine_spec.lua
 valgrind: deps
 	@scripts/deps.sh valgrind
 	@$(MAKE) --no-print-directory all

@@ -20,7 +20,7 @@ fi
 # CORRAL_VALGRIND (make valgrind): busted's own process runs under memcheck; a definite leak or
 # a memory error in it exits 99, which fails the file.
 VALGRIND=""
-[ -n "$CORRAL_VALGRIND" ] && VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --trace-children=no"
+[ -n "$CORRAL_VALGRIND" ] && VALGRIND="valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 --trace-children=no"
 BUSTED=$(command -v busted) || { echo "busted not found (make deps installs lua-busted)"; exit 1; }
 files="$*"
 [ -n "$files" ] || files=$(ls spec/*_spec.lua)
