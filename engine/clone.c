@@ -23,7 +23,7 @@
  * end sits above every fd the child sets up: EOF means the exec happened.
  * (glibc 2.41 has posix_spawnattr_setcgroup_np for the cgroup part; rlimits and cgroup v1 would
  * still need this child.) */
-#include "spawn.h"
+#include "plan.h"
 
 #include <errno.h>
 #include <fcntl.h>

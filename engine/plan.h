@@ -1,8 +1,8 @@
-/* spawn.h: what a command's child must look like, parsed once from core.spawn's options and
+/* plan.h: what a command's child must look like, parsed once from core.spawn's options and
  * carried out either by posix_spawn (spawn.c, the default) or by the clone3 child of clone.c
  * (tasks with a cgroup or rlimits). */
-#ifndef CORRAL_SPAWN_H
-#define CORRAL_SPAWN_H
+#ifndef CORRAL_PLAN_H
+#define CORRAL_PLAN_H
 
 #include "core.h"
 

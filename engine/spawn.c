@@ -6,10 +6,10 @@
  * its commands deaf to Ctrl-C), and sees no descriptor above the ones it was given.
  * A pidfd is opened for the child at once: the caller watches and reaps through it only.
  *
- * The options are parsed into a corral_plan (spawn.h). posix_spawn carries it out by default;
+ * The options are parsed into a corral_plan (plan.h). posix_spawn carries it out by default;
  * a task that must be born in a cgroup or needs rlimits goes through clone.c instead, which
  * does what posix_spawn's file actions and attributes do, plus those. */
-#include "spawn.h"
+#include "plan.h"
 
 #include <errno.h>
 #include <fcntl.h>
