@@ -5,6 +5,7 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+#include <sys/types.h>
 
 /* Return fail, "what: strerror(errno)", errno in the style of luaL_fileresult. */
 int corral_oserror(lua_State *L, const char *what);
@@ -18,6 +19,7 @@ const char *corral_signame(int sig);
 #define CORRAL_MAXFDS 8
 int corral_checkfdmap(lua_State *L, int arg, const char *fname, int map[][2], int *top);
 int corral_child_setup(int map[][2], int n, int top);
+pid_t corral_fork_child(pid_t (*forker)(void), int map[][2], int n, int top, const char **what);
 
 /* Forget the cached pid of core.self_pid (in a forked child). */
 void corral_forget_pid(void);

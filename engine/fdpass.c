@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -157,20 +156,13 @@ static pid_t clone_parent(void) {
 static int l_fork_parent(lua_State *L) {
   int map[CORRAL_MAXFDS][2], top;
   int n = corral_checkfdmap(L, 1, "fork_parent", map, &top);
-  fflush(NULL);                           /* nothing buffered is written twice */
-  sigset_t all, old;                      /* blocked until the child's dispositions are reset */
-  sigfillset(&all);
-  if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) return corral_oserror(L, "sigprocmask");
-  pid_t pid = clone_parent();
+  const char *what = "clone";
+  pid_t pid = corral_fork_child(clone_parent, map, n, top, &what);
   if (pid == 0) {
-    if (corral_child_setup(map, n, top) < 0) _exit(127);
     lua_pushinteger(L, 0);
     return 1;
   }
-  int e = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  errno = e;
-  if (pid < 0) return corral_oserror(L, "clone");
+  if (pid < 0) return corral_oserror(L, what);
   lua_pushinteger(L, pid);
   return 1;
 }

@@ -377,6 +377,32 @@ int corral_child_setup(int map[][2], int n, int top) {
   return 0;
 }
 
+/* A fork-like call (fork, or the fork server's clone with CLONE_PARENT) whose child is set up
+ * with corral_child_setup. Signals stay blocked until the child has default dispositions: a
+ * SIGINT in between must kill it, not run the host's handler (lua.c's would raise
+ * "interrupted!" in the copy). Returns 0 in the child, the pid here, or -1 with errno set and
+ * *what naming the failed call. */
+pid_t corral_fork_child(pid_t (*forker)(void), int map[][2], int n, int top, const char **what) {
+  fflush(NULL);                           /* nothing buffered is written twice */
+  sigset_t all, old;
+  sigfillset(&all);
+  int err = pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (err != 0) {
+    *what = "sigprocmask";
+    errno = err;
+    return -1;
+  }
+  pid_t pid = forker();
+  if (pid == 0) {
+    if (corral_child_setup(map, n, top) < 0) _exit(127);
+    return 0;
+  }
+  int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = e;
+  return pid;
+}
+
 /* fork_worker({ [n] = fd, ... }) -> 0 in the child | pid, pidfd in the parent | fail, msg, errno
  * For start = "fork" lua workers only: the child continues the caller's Lua state in a new
  * process group, with default signal dispositions, an empty mask, the given fds moved to n and
@@ -384,22 +410,13 @@ int corral_child_setup(int map[][2], int n, int top) {
 static int l_fork_worker(lua_State *L) {
   int map[MAXFDMAP][2], top;
   int n = corral_checkfdmap(L, 1, "fork_worker", map, &top);
-  fflush(NULL);
-  /* Signals stay blocked until the child has default dispositions: a SIGINT in between must
-   * kill it, not run the host's handler (lua.c's would raise "interrupted!" in the copy). */
-  sigset_t all, old;
-  sigfillset(&all);
-  if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) return corral_oserror(L, "sigprocmask");
-  pid_t pid = fork();
+  const char *what = "fork";
+  pid_t pid = corral_fork_child(fork, map, n, top, &what);
   if (pid == 0) {
-    if (corral_child_setup(map, n, top) < 0) _exit(127);
     lua_pushinteger(L, 0);
     return 1;
   }
-  int e = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  errno = e;
-  if (pid < 0) return corral_oserror(L, "fork");
+  if (pid < 0) return corral_oserror(L, what);
   setpgid(pid, pid);   /* also from the parent: the group exists before anyone signals it */
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) {
