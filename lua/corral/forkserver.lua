@@ -14,6 +14,7 @@
 -- One request at a time, blocking: the owner waits for the reply (a fork), and, on the first
 -- request to a new server, for the server's start and its preloads.
 local core = require "corral.core"
+local luacmd = require "corral.luacmd"
 local loop = require "corral.loop"
 local proc = require "corral.proc"
 
@@ -66,12 +67,6 @@ end
 
 -- Owner side ------------------------------------------------------------------------------
 
-local function list_literal(t)
-  local out = {}
-  for i, v in ipairs(t or {}) do out[i] = ("%q"):format(v) end
-  return "{" .. table.concat(out, ",") .. "}"
-end
-
 local function drop(self)
   if self.sock then core.close(self.sock); self.sock = nil end
 end
@@ -95,11 +90,10 @@ local function start(self)
   local o = self.opts
   local mine, theirs = core.seqpacket_pair()
   if not mine then return nil, theirs end
-  local code = ("package.path=%q package.cpath=%q require('corral.forkserver').main(3, %s, %s)")
-    :format(package.path, package.cpath, list_literal(o.preload), o.init and ("%q"):format(o.init) or "nil")
   local p, err
   p, err = proc.start({
-    argv = { o.interpreter or "lua5.4", "-e", code }, env = o.env, cwd = o.cwd,
+    argv = luacmd.argv(o.interpreter, "corral.forkserver", 3, o.preload or {}, o.init),
+    env = o.env, cwd = o.cwd,
     stdin = "null", stdout = o.stdout, stderr = o.stderr, termseq = o.termseq, fds = { [3] = theirs },
     block_int = true,             -- made fatal again in main (lua.c would turn it into an error)
   }, function(ended)

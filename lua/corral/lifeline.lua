@@ -22,6 +22,7 @@
 -- state (core.getpid() differs) the lifeline counts as not started, and the parent's fd
 -- numbers (which may name other files there) are left alone.
 local core = require "corral.core"
+local luacmd = require "corral.luacmd"
 local loop = require "corral.loop"
 
 local M = {}
@@ -89,10 +90,8 @@ function start(retry)
     warn("cannot create a pipe: " .. tostring(wfd))
     return
   end
-  local code = ("package.path=%q package.cpath=%q require('corral.watchdog').main(3, %d)")
-    :format(package.path, package.cpath, owner)
   local pid, pidfd = core.spawn {
-    argv = { "lua5.4", "-e", code }, setsid = true,
+    argv = luacmd.argv(nil, "corral.watchdog", 3, owner), setsid = true,
     stdin = rfd, stdout = "null", stderr = "inherit", fds = { [3] = slots:fd() },
   }
   core.close(rfd)

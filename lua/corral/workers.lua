@@ -13,6 +13,7 @@
 local core = require "corral.core"
 local loop = require "corral.loop"
 local proc = require "corral.proc"
+local luacmd = require "corral.luacmd"
 
 local M = {}
 local Worker = {}
@@ -191,12 +192,6 @@ local function on_worker_end(w)
   loop.wake_all(ws.waiters)
 end
 
-local function worker_code(pool)
-  local init = pool.opts.init
-  return ("package.path=%q package.cpath=%q require('corral.worker').main(3, 4, %s)")
-    :format(package.path, package.cpath, init and ("%q"):format(init) or "nil")
-end
-
 local function stdio(v)
   if v == nil or v == "capture" then return "inherit" end
   return v
@@ -241,7 +236,7 @@ local function new_worker(pool)
     if pid then p = proc.watch(pid, pidfd, nil, nil, spec, function() on_worker_end(w) end)
     else err = pidfd end
   else
-    spec.argv = { o.interpreter or "lua5.4", "-e", worker_code(pool) }
+    spec.argv = luacmd.argv(o.interpreter, "corral.worker", 3, 4, o.init)
     spec.block_int = true       -- until worker.main makes SIGINT fatal again (see there)
     p, err, errno = proc.start(spec, function() on_worker_end(w) end)
   end
