@@ -41,9 +41,7 @@ end
 describe("fault injection", function()
   it("2000 mixed tasks under random kills, cancels and timeouts: one exact record each", function()
     local mark = ("0.0000%06d"):format(math.random(0, 999999))   -- sleep adds it: harmless
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. dir))
+    local dir = H.tmpdir()
     do   -- warm up: the lifeline's watchdog and fds stay for the life of the process
       local p <close> = corral.pool { executor = "exec", size = 1 }
       p:submit { "true" }:wait()

@@ -6,23 +6,7 @@ local H = require "helpers"
 
 package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
 
--- A process that exists and is not a zombie.
-local function alive(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return false end
-  local st = f:read("a")
-  f:close()
-  return st:match("^%d+ %b() [^Z]") ~= nil
-end
 
-local function lines(path)
-  local out = {}
-  local f = io.open(path)
-  if not f then return out end
-  for l in f:lines() do out[#out + 1] = l end
-  f:close()
-  return out
-end
 
 local function fspool(opts)
   opts.executor, opts.start = "lua", "forkserver"
@@ -42,7 +26,7 @@ describe("lua pool (start = forkserver)", function()
       for i = 1, 4 do fs[i] = pool:submit(INFO) end
       for i = 1, 4 do infos[i] = fs[i]:result() end
     end
-    local loads = lines(log)
+    local loads = H.lines(log)
     os.remove(log)
     assert.are.equal(1, #loads)
     local server = tonumber(loads[1])
@@ -55,25 +39,25 @@ describe("lua pool (start = forkserver)", function()
       assert.is_nil(seen[info.pid])
       seen[info.pid] = true
     end
-    assert.is_false(alive(server))                    -- <close> ended the server
-    for pid in pairs(seen) do assert.is_false(alive(pid)) end
+    assert.is_false(H.alive(server))                    -- <close> ended the server
+    for pid in pairs(seen) do assert.is_false(H.alive(pid)) end
   end)
 
   it("no server survives terminate", function()
     local pool = fspool { size = 2, preload = { "corral_preload" } }
     local f = pool:submit(function() while true do end end)
     local info = pool:submit(INFO):result()
-    assert.is_true(alive(info.loaded_by))
+    assert.is_true(H.alive(info.loaded_by))
     pool:terminate()
     assert.are.equal("cancelled", f:wait().status)
-    assert.is_false(alive(info.loaded_by))
+    assert.is_false(H.alive(info.loaded_by))
   end)
 
   it("a server that died is replaced on the next fork", function()
     local pool <close> = fspool { size = 1, maxtasks = 1, preload = { "corral_preload" } }
     local first = pool:submit(INFO):result()
     corral.kill(first.loaded_by, "KILL")
-    assert.is_true(H.poll(function() return not alive(first.loaded_by) end))
+    assert.is_true(H.poll(function() return not H.alive(first.loaded_by) end))
     local second = pool:submit(INFO):result()
     assert.are_not.equal(first.loaded_by, second.loaded_by)
     assert.are.equal(corral.getpid(), second.ppid)
@@ -92,7 +76,7 @@ describe("lua pool (start = forkserver)", function()
       local pool <close> = fspool { size = 2, stdout = out }
       pool:map(function(x) print("line " .. x); io.stdout:flush() end, { 1, 2, 3 })
     end
-    local got = lines(out)
+    local got = H.lines(out)
     os.remove(out)
     table.sort(got)
     assert.are.same({ "line 1", "line 2", "line 3" }, got)

@@ -38,6 +38,49 @@ end
 
 function H.count(marker) return #H.pids(marker) end
 
+-- A process that exists and is not a zombie.
+function H.alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local st = f:read("a")
+  f:close()
+  return st:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+-- The lines of a file ({} when it does not exist).
+function H.lines(path)
+  local t = {}
+  local f = io.open(path)
+  if not f then return t end
+  for l in f:lines() do t[#t + 1] = l end
+  f:close()
+  return t
+end
+
+-- spin(pool) -> future of a lua task that loops forever, returned once it is running in its
+-- worker (it creates a file first). A worker killed before it read a task runs the task
+-- again elsewhere, so "kill the worker running it" must wait for this.
+function H.spin(pool)
+  local flag = os.tmpname()
+  os.remove(flag)
+  local f = pool:submit(function(p) io.open(p, "w"):close(); while true do end end, flag)
+  assert(H.poll(function()
+    local h = io.open(flag)
+    if h then h:close() end
+    return h ~= nil
+  end), "the spinning task did not start")
+  os.remove(flag)
+  return f
+end
+
+-- A new empty directory under /tmp.
+function H.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p " .. p))
+  return p
+end
+
 -- Kill what a test started (found by its unique marker), by pid.
 function H.cleanup(marker)
   for _, pid in ipairs(H.pids(marker)) do core.kill(pid, "KILL") end

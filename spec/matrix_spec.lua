@@ -8,13 +8,6 @@ local H = require "helpers"
 local TYPES = { "lua_pure", "lua_execute", "lua_popen", "exec", "shell" }
 local MARKED = { lua_execute = true, lua_popen = true, exec = true, shell = true }
 
-local function alive(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return false end
-  local st = f:read("a")
-  f:close()
-  return st:match("^%d+ %b() (%a)") ~= "Z"
-end
 
 -- short: sleeps of about 0.6 s (sleep adds up its arguments; the marker stays one of them).
 local function start(pool, kind, m, short)
@@ -24,7 +17,7 @@ local function start(pool, kind, m, short)
     local d = short and ("0.6 " .. mark) or m
     return pool:submit(("sleep %s & sleep %s; wait"):format(d, d)), mark
   end
-  if kind == "lua_pure" then return pool:submit(function() while true do end end) end
+  if kind == "lua_pure" then return H.spin(pool) end
   if kind == "lua_execute" then return pool:submit(function(mk) os.execute("sleep " .. mk) end, m) end
   return pool:submit(function(mk) local p = io.popen("sleep " .. mk); p:read("a") end, m)
 end
@@ -62,7 +55,7 @@ describe("matrix: the script (parent) gets", function()
           assert.are.equal(sig == "INT" and 130 or 143, code)
           assert.is_true(c:expect("REC status=cancelled", 1, 1))
         end
-        assert.is_true(H.poll(function() return not alive(pid) and H.count(m) == 0 end, 1),
+        assert.is_true(H.poll(function() return not H.alive(pid) and H.count(m) == 0 end, 1),
           "survivors after 1 s")
         H.cleanup(m)
       end)
@@ -89,7 +82,7 @@ describe("matrix: a busy worker (the task's own process) gets", function()
         core.kill(pid, sig)
         if ignores then
           assert.is_nil(f:wait(0.3))           -- still running
-          assert.is_true(alive(pid))
+          assert.is_true(H.alive(pid))
           f:cancel()
           assert.are.equal("cancelled", f:wait().status)
         else
@@ -103,7 +96,7 @@ describe("matrix: a busy worker (the task's own process) gets", function()
             if defers then assert.is_true(r.duration > 0.5) end
           end
         end
-        assert.is_true(H.poll(function() return not alive(pid) and H.count(m) == 0 end, 1))
+        assert.is_true(H.poll(function() return not H.alive(pid) and H.count(m) == 0 end, 1))
         if lua then assert.are.equal(7, pool:submit(function() return 7 end):result()) end
         H.cleanup(m)
       end)
@@ -118,7 +111,7 @@ describe("matrix: an idle lua worker gets", function()
       local first = pool:submit(function() return require("corral.core").getpid() end)
       local wpid = first:result()
       core.kill(wpid, sig)
-      assert.is_true(H.poll(function() return not alive(wpid) end))
+      assert.is_true(H.poll(function() return not H.alive(wpid) end))
       assert.are.equal("ok", first.record.status)
       local again = pool:submit(function() return require("corral.core").getpid() end):result()
       assert.are_not.equal(wpid, again)

@@ -41,10 +41,10 @@ describe("pipelined lua tasks", function()
 
   it("tasks queued behind a task whose worker dies run on a new worker", function()
     local pool <close> = corral.pool { executor = "lua", size = 1 }
-    local a = pool:submit(function() while true do end end)
+    local a = H.spin(pool)
     local rest = {}
     for i = 1, 5 do rest[i] = pool:submit(function(x) return x * 10 end, i) end
-    assert.is_true(H.poll(function() return a:status() == "running" end))
+    assert.are.equal("running", a:status())
     corral.kill(a.pid, "KILL")
     assert.are.equal("lost", a:wait().status)
     for i = 1, 5 do

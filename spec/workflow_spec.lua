@@ -4,21 +4,7 @@ local corral = require "corral"
 local joblog = require "corral.joblog"
 local H = require "helpers"
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(os.execute("mkdir -p " .. p))
-  return p
-end
 
-local function lines(path)
-  local t = {}
-  local f = io.open(path)
-  if not f then return t end
-  for l in f:lines() do t[#t + 1] = l end
-  f:close()
-  return t
-end
 
 local function count_of(list, x)
   local n = 0
@@ -28,7 +14,7 @@ end
 
 describe("workflow", function()
   it("runs a DAG of every job kind in dependency order", function()
-    local d = tmpdir()
+    local d = H.tmpdir()
     local wf = corral.workflow { jobs = 2, joblog = d .. "/j.jsonl" }
     wf:job("write", { cmd = { "sh", "-c", "echo 21 > " .. d .. "/n" } })
     wf:job("double", { fn = function(dir)
@@ -64,7 +50,7 @@ describe("workflow", function()
   end)
 
   it("finds unknown dependencies and cycles before anything runs", function()
-    local d = tmpdir()
+    local d = H.tmpdir()
     local wf = corral.workflow {}
     wf:job("a", { shell = "touch " .. d .. "/ran" })
     wf:job("b", { shell = "true", after = { "nope" } })
@@ -90,7 +76,7 @@ describe("workflow", function()
   end)
 
   it("retries with attempt numbers, one journal record per attempt", function()
-    local d = tmpdir()
+    local d = H.tmpdir()
     local wf = corral.workflow { joblog = d .. "/j.jsonl", retries = 2 }
     wf:job("flaky", { shell = ("echo x >> %s/tries; [ $(wc -l < %s/tries) -ge 3 ]"):format(d, d) })
     local report = wf:run()
@@ -125,9 +111,9 @@ describe("workflow", function()
   end)
 
   it("after a SIGKILL mid-run, resume reruns only what had not finished", function()
-    local d = tmpdir()
+    local d = H.tmpdir()
     local c = H.run_script("workflow_resume.lua", d)
-    assert.is_true(H.poll(function() return count_of(lines(d .. "/count"), "slow") == 1 end))
+    assert.is_true(H.poll(function() return count_of(H.lines(d .. "/count"), "slow") == 1 end))
     c:signal_group("KILL")
     c:wait()
     -- a torn last line, as a crash mid-write leaves it
@@ -136,7 +122,7 @@ describe("workflow", function()
     local c2 = H.run_script("workflow_resume.lua", d)
     assert.is_true(c2:expect("DONE true 5", 1, 20))
     assert.are.equal(0, c2:wait())
-    local count = lines(d .. "/count")
+    local count = H.lines(d .. "/count")
     for _, name in ipairs { "a", "b", "c", "last" } do assert.are.equal(1, count_of(count, name), name) end
     assert.are.equal(2, count_of(count, "slow"))
     local oks = {}
@@ -147,7 +133,7 @@ describe("workflow", function()
   end)
 
   it("Ctrl-C cancels the run: every job's end is in the journal, exit 130", function()
-    local d = tmpdir()
+    local d = H.tmpdir()
     local m = H.sleep_marker()
     local c = H.run_script("workflow_int.lua", d .. "/j.jsonl", "m=" .. m)
     assert.is_true(H.poll(function() return H.count(m) == 2 end))
@@ -160,7 +146,7 @@ describe("workflow", function()
   end)
 
   it("a resumed job's values come from the journal", function()
-    local d = tmpdir()
+    local d = H.tmpdir()
     local function run()
       local wf = corral.workflow { joblog = d .. "/j.jsonl", resume = true }
       wf:job("f", { fn = function() return 7, nil, "x" end })
@@ -176,7 +162,7 @@ describe("workflow", function()
   end)
 
   it("reruns a job whose definition changed", function()
-    local d = tmpdir()
+    local d = H.tmpdir()
     local function run(text)
       local wf = corral.workflow { joblog = d .. "/j.jsonl", resume = true }
       wf:job("j", { shell = text .. " >> " .. d .. "/out" })
@@ -185,6 +171,6 @@ describe("workflow", function()
     run("echo one")
     run("echo one")
     run("echo two")
-    assert.are.same({ "one", "two" }, lines(d .. "/out"))
+    assert.are.same({ "one", "two" }, H.lines(d .. "/out"))
   end)
 end)
