@@ -330,7 +330,7 @@ end
 -- process) stays listed and is retried by release().
 function M.remove(cg)
   M.started(cg)
-  if cg.evfd then loop.unwatch(cg.evfd); core.close(cg.evfd); cg.evfd = nil end
+  if cg.evfd then loop.close(cg.evfd); cg.evfd = nil end
   if cg.dirfd then core.close(cg.dirfd); cg.dirfd = nil end
   local busy = false
   for _, key in ipairs { "path", "mem" } do

@@ -122,7 +122,7 @@ local function on_pipe(self, job, s, final)
       data = ""                       -- a writer escaped the group: stop at what we have
     end
     if not data or data == "" then
-      loop.unwatch(s.fd); core.close(s.fd); s.fd = nil
+      loop.close(s.fd); s.fd = nil
       break
     end
     job.receive = job.receive + #data

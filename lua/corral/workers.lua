@@ -27,8 +27,7 @@ local DEPTH = 16            -- tasks sent ahead to one worker
 local function close_fd(w, key)
   local fd = w[key]
   if fd then
-    loop.unwatch(fd)
-    core.close(fd)
+    loop.close(fd)
     w[key] = nil
   end
 end
