@@ -69,9 +69,12 @@ M.lua = {
     else
       bad(fname, "function or \"module.fn\" expected, got " .. type(fn))
     end
-    local ok, frame = pcall(core.encode, { f = fn, a = table.pack(...) }, "task")
+    local ok, frame = pcall(core.encode, table.pack(fn, ...), "task")
     if not ok then
-      local msg = tostring(frame):gsub("task%.a", "args"):gsub("task%.f", "fn")
+      local msg = tostring(frame):gsub("task%[(%d+)%]", function(i)
+        i = tonumber(i)
+        return i == 1 and "fn" or ("args[%d]"):format(i - 1)
+      end)
       error(("bad argument to '%s' (%s)"):format(fname, msg), 3)
     end
     return frame, name

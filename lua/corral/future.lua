@@ -16,8 +16,13 @@ local final = {
 }
 M.final = final
 
-function M.new(pool, id, name)
-  return setmetatable({ pool = pool, id = id, name = name, state = "pending", waiters = {} }, Future)
+-- The pool fills in the rest as the task goes; naming every field here allocates the table
+-- once at its final size (a map makes one future per task).
+function M.new(pool, id, name, task, opts, timeout, termseq, retries)
+  return setmetatable({ pool = pool, id = id, name = name, state = "pending", waiters = {},
+                        task = task, opts = opts, timeout = timeout, termseq = termseq,
+                        retries = retries, attempt = nil, start = nil, handle = nil, pid = nil,
+                        pgid = nil, record = nil }, Future)
 end
 
 -- A lua task sent ahead to a busy worker is "pending" until the worker starts it.
@@ -46,7 +51,7 @@ end
 -- cancelled by an interrupt before this task ended.
 function Future:wait(seconds)
   check_seconds(seconds, "wait")
-  local ok = loop.wait_for(function() return final[self.state] == true end,
+  local ok = final[self.state] or loop.wait_for(function() return final[self.state] == true end,
     seconds and loop.now() + seconds, { self.waiters })
   if not ok then return nil, "timeout" end
   if self.record.interrupted then error(errors.interrupted(self.record.interrupted), 2) end

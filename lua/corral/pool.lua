@@ -26,6 +26,8 @@ end)()
 -- Interrupts that cancelled work anywhere in this Lua state (read by `corral run`).
 M.interrupted_work = nil
 
+local NO_OPTS = {}                  -- a lua task submitted without options (read only)
+
 local RETRYABLE = { failed = true, signaled = true, timeout = true, lost = true }
 
 function M.new(opts)
@@ -56,6 +58,7 @@ function M.new(opts)
     next_id = 0,
   }, Pool)
   self.returns_record = self.kind.returns_record
+  self.on_end = function(f, h) return self:_ended(f, h) end
   self.runner = o.executor == "lua" and workers or runners[o.executor]
   if o.executor == "lua" then workers.init() end
   if o.joblog then
@@ -133,14 +136,24 @@ function Pool:_ended(f, h)
     return self:_pump()
   end
   local status, err = outcome(f, h)
+  -- Only the fields every record has, then those this one has: a record is allocated at the
+  -- size it needs (map makes one per task).
   local r = {
-    id = f.id, name = f.name, status = status, code = h.code, signal = h.signal,
-    values = h.values or { n = 0 }, error = err or h.note, oom = h.oom,
-    stdout = h:output("out"), stderr = h:output("err"),
-    pid = h.pid, host = HOST, attempt = f.attempt, start = f.start,
-    duration = (h.ended_at or loop.now()) - h.started_at, rusage = h.rusage,
-    interrupted = f.interrupted, traceback = h.traceback,
+    id = f.id, name = f.name, status = status, values = h.values or { n = 0 }, pid = h.pid,
+    host = HOST, attempt = f.attempt, start = f.start,
+    duration = (h.ended_at or loop.now()) - h.started_at,
   }
+  if h.code then r.code = h.code end
+  if h.signal then r.signal = h.signal end
+  if err or h.note then r.error = err or h.note end
+  if h.rusage then r.rusage = h.rusage end
+  if h.oom then r.oom = h.oom end
+  if h.traceback then r.traceback = h.traceback end
+  if f.interrupted then r.interrupted = f.interrupted end
+  local out = h:output("out")
+  if out then r.stdout = out end
+  local e = h:output("err")
+  if e then r.stderr = e end
   if RETRYABLE[status] and f.attempt <= f.retries and not self.stopping then
     if self.joblog then self.joblog:write(r) end
     f.state = "pending"
@@ -157,7 +170,7 @@ end
 function Pool:_start(f)
   f.attempt = (f.attempt or 0) + 1
   f.start = core.time()
-  local h, err = self.runner.start(self, f, function(h) self:_ended(f, h) end)
+  local h, err = self.runner.start(self, f, self.on_end)
   if not h then
     settle_unrun(self, f, "error", err)
     return
@@ -204,7 +217,7 @@ function Pool:submit(task, ...)
   if self.closed then error("submit on a closed pool", 2) end
   if self.kind.lua then
     local frame, name = self.kind.prepare(task, "submit", ...)
-    return self:_enqueue(frame, name, {})
+    return self:_enqueue(frame, name, NO_OPTS)
   end
   local argv, name = self.kind.prepare(task, "submit")
   return self:_enqueue(argv, name, options.check("task", (...), "submit"))
@@ -218,14 +231,10 @@ function Pool:_submit(o, task, ...)
   return self:_enqueue(argv, name, options.check("task", o, "submit"))
 end
 
-function Pool:_enqueue(argv, name, o)
+function Pool:_enqueue(task, name, o)
   self.next_id = self.next_id + 1
-  local f = future.new(self, self.next_id, o.name or name)
-  f.argv, f.frame = argv, argv
-  f.opts = o
-  f.timeout = o.timeout or self.opts.timeout
-  f.termseq = o.termseq or self.termseq
-  f.retries = o.retries or self.retries
+  local f = future.new(self, self.next_id, o.name or name, task, o, o.timeout or self.opts.timeout,
+    o.termseq or self.termseq, o.retries or self.retries)
   self.counts.submitted = self.counts.submitted + 1
   if self.stopping then
     f.cancelled = true
@@ -235,7 +244,8 @@ function Pool:_enqueue(argv, name, o)
   self.qtail = self.qtail + 1
   self.queue[self.qtail] = f
   self.npending = self.npending + 1
-  self:_pump()
+  -- Tasks already waiting means no room: the next task end pumps (map submits thousands).
+  if self.npending == 1 then self:_pump() end
   return f
 end
 

@@ -1,7 +1,8 @@
 -- corral.runners: how each executor kind starts a task. A runner's start(pool, future, on_end)
 -- returns a handle with pid, pgid, started_at, stop(termseq), send(sig), kill_now(),
--- output(name), and after on_end: code, signal, rusage, ended_at, and for lua tasks values,
--- failure or lost. Or it returns nil, message when the task cannot start.
+-- output(name), and calls on_end(future, handle) once the task is over; the handle then has
+-- code, signal, rusage, ended_at, and for lua tasks values, failure or lost. Or start returns
+-- nil, message when the task cannot start.
 local proc = require "corral.proc"
 local options = require "corral.options"
 local cgroup = require "corral.cgroup"
@@ -48,7 +49,7 @@ function commands.start(pool, f, on_end)
   end
   return proc.start({
     cgroup = cg or nil, rlimits = rlimits,
-    argv = f.argv, env = env,
+    argv = f.task, env = env,
     cwd = pick(o, po, "cwd"),
     stdin = pick(o, po, "stdin", "null"),
     stdout = pick(o, po, "stdout", "capture"),
@@ -56,7 +57,7 @@ function commands.start(pool, f, on_end)
     setsid = pick(o, po, "setsid", false),
     linger = pick(o, po, "linger", false),
     termseq = f.termseq,
-  }, on_end)
+  }, function(p) on_end(f, p) end)
 end
 
 -- The pool is closing: corral's cgroup parent goes once no pool has a task cgroup left.

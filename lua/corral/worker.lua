@@ -2,13 +2,15 @@
 -- one at a time in arrival order, writes frames to `wfd`. Not used by the parent process (see
 -- corral.workers).
 --
--- In:  a task { f = function | "module.fn", a = { n = ..., ... } } (numbered 1, 2, ... by
---      arrival), { c = seq } to cancel task seq if it has not started, { exit = true };
---      { h = true } before a task the parent sent to this worker while it was idle: the
---      parent counts that one as running already, so it gets no START and no skip.
--- Out: per task, in order: START before it runs, then its reply { ok = true, v = values } or
---      { ok = false, e = error, tb = traceback }; or SKIP instead of both when it was
---      cancelled before it started. The parent may send many tasks ahead (pipelining): the
+-- In:  a task { function | "module.fn", args..., n = 1 + #args } (table.pack(fn, ...);
+--      numbered 1, 2, ... by arrival), { c = seq } to cancel task seq if it has not started,
+--      { exit = true }; HEAD (the integer 3) before a task the parent sent to this worker
+--      while it was idle: the parent counts that one as running already, so it gets no START
+--      and no skip.
+-- Out: per task, in order: START (the integer 1) before it runs, then its reply: the values
+--      themselves { n = ..., ... } or { e = error, tb = traceback } (no n); or SKIP (the
+--      integer 2) instead of both when it was cancelled before it started. Small integers
+--      and bare tables: the parent decodes a reply into the values it keeps, nothing more. The parent may send many tasks ahead (pipelining): the
 --      worker drains its input before starting each task, so a cancel that arrived in time
 --      is honoured, and writes the previous reply, skips and the next START in one write.
 local core = require "corral.core"
@@ -38,7 +40,7 @@ end
 
 -- run(task) -> reply table
 local function run(task)
-  local fn = task.f
+  local fn = task[1]
   local tb
   local handler = function(e)
     tb = debug.traceback(nil, 2)
@@ -46,28 +48,25 @@ local function run(task)
   end
   local res = table.pack(xpcall(function()
     if type(fn) == "string" then fn = resolve(fn) end
-    return fn(table.unpack(task.a, 1, task.a.n))
+    return fn(table.unpack(task, 2, task.n))
   end, handler))
   if res[1] then
-    local values = table.move(res, 2, res.n, 1, { n = res.n - 1 })
-    return { ok = true, v = values }
+    return table.move(res, 2, res.n, 1, { n = res.n - 1 })
   end
-  return { ok = false, e = res[2], tb = tb }
+  return { e = res[2], tb = tb }
 end
 
 -- One encode on the normal path; a value that cannot cross becomes a failure naming its path.
 local function reply_frame(r)
-  local ok, frame = pcall(core.encode, r, "reply", NO_FUNCTIONS)
+  local ok, frame = pcall(core.encode, r, r.n and "values" or "reply", NO_FUNCTIONS)
   if ok then return frame end
-  frame = tostring(frame):gsub("reply%.v", "values"):gsub("reply%.e", "error")
-  if r.ok then
-    return core.encode { ok = false, e = "cannot return the task's values: " .. frame }
+  if r.n then
+    return core.encode { e = "cannot return the task's values: " .. tostring(frame) }
   end
-  return core.encode { ok = false, e = tostring(r.e), tb = r.tb }
+  return core.encode { e = tostring(r.e), tb = r.tb }
 end
 
-local START = core.encode { s = true }
-local SKIP = core.encode { x = true }
+local START, SKIP, HEAD = core.encode(1), core.encode(2), 3
 
 -- main(rfd, wfd, init, exit): serve until told to exit or the parent's end closes.
 function M.main(rfd, wfd, init, exit)
@@ -101,10 +100,10 @@ function M.main(rfd, wfd, init, exit)
         exit(70)
       end
       pos = nextpos
-      if msg.c then
-        cancelled[msg.c] = true
-      elseif msg.h then
+      if msg == HEAD then
         head_next = true
+      elseif msg.c then
+        cancelled[msg.c] = true
       else
         if not msg.exit then
           nseq = nseq + 1

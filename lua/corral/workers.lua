@@ -111,7 +111,7 @@ local function on_skip(w)
   queue_pop(w)
   t.ended, t.ended_at, t.unstarted = true, loop.now(), true
   after_task(w)
-  t.on_end(t)
+  t.on_end(t.future, t)
 end
 
 local function on_reply(w, r)
@@ -119,8 +119,8 @@ local function on_reply(w, r)
   if not t or not t.started then return end
   queue_pop(w)
   t.ended_at = loop.now()
-  if r.ok then
-    t.values = r.v
+  if r.n then                            -- the values themselves
+    t.values = r
   else
     local e = r.e
     if type(e) == "string" and r.tb then e = e .. "\n" .. r.tb end
@@ -130,13 +130,16 @@ local function on_reply(w, r)
   t.ended = true
   w.ntasks = w.ntasks + 1
   after_task(w)
-  t.on_end(t)
+  t.on_end(t.future, t)
 end
 
+-- A frame from the worker: START (1), SKIP (2), or a reply table; anything else breaks the
+-- protocol.
 local function on_frame(w, r)
-  if r.s then on_start(w)
-  elseif r.x then on_skip(w)
-  else on_reply(w, r) end
+  if r == 1 then on_start(w)
+  elseif r == 2 then on_skip(w)
+  elseif type(r) == "table" then on_reply(w, r)
+  else return "unexpected frame " .. tostring(r) end
 end
 
 local function on_readable(w)
@@ -156,7 +159,13 @@ local function on_readable(w)
         return
       end
       w.rpos = nextpos
-      on_frame(w, r)
+      local bad = on_frame(w, r)
+      if bad then
+        w.protocol_error = bad
+        close_fd(w, "rfd")
+        w.proc:stop()
+        return
+      end
     end
   end
 end
@@ -186,7 +195,7 @@ local function on_worker_end(w)
     else
       t.unstarted = true
     end
-    t.on_end(t)
+    t.on_end(t.future, t)
   end
   loop.wake_all(ws.waiters)
 end
@@ -302,11 +311,12 @@ function M.start(pool, f, on_end)
     w, err = new_worker(pool)
     if not w then return nil, "cannot start a lua worker: " .. tostring(err) end
   end
+  -- Every field the handle will hold, so it is allocated once at its final size.
   local t = setmetatable({ worker = w, pid = w.pid, pgid = w.pid, started_at = loop.now(),
-                           on_end = on_end }, Task)
+                           on_end = on_end, future = f, seq = w.nsent + 1, queued = false,
+                           started = false, ended = false, ended_at = nil, values = nil }, Task)
   w.nsent = w.nsent + 1
   ws.inflight = ws.inflight + 1
-  t.seq = w.nsent
   w.qtail = w.qtail + 1
   w.q[w.qtail] = t
   if w.qtail == w.qhead then
@@ -316,7 +326,7 @@ function M.start(pool, f, on_end)
   else
     t.queued = true
   end
-  send(w, f.frame, t.seq)
+  send(w, f.task, t.seq)
   return t
 end
 
@@ -367,7 +377,7 @@ function Task:output() return nil end
 EXIT_FRAME = nil
 function M.init()
   EXIT_FRAME = EXIT_FRAME or core.encode { exit = true }
-  HEAD_FRAME = HEAD_FRAME or core.encode { h = true }
+  HEAD_FRAME = HEAD_FRAME or core.encode(3)
 end
 
 return M
