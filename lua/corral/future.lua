@@ -37,7 +37,7 @@ function Future:done() return final[self.state] == true end
 function Future:settle(record)
   self.record = record
   self.state = record.status
-  loop.wake_all(self.waiters)
+  if self.waiters[1] then loop.wake_all(self.waiters) end
 end
 
 local function check_seconds(seconds, fname)

@@ -60,7 +60,7 @@ function M.new(opts)
   self.returns_record = self.kind.returns_record
   self.on_end = function(f, h) return self:_ended(f, h) end
   self.runner = o.executor == "lua" and workers or runners[o.executor]
-  if o.executor == "lua" then workers.init() end
+  if o.executor == "lua" then workers.init(self) end
   if o.joblog then
     local log, err = joblog.open(o.joblog)
     if not log then error(err, 2) end
@@ -118,7 +118,7 @@ end
 function Pool:_ended(f, h)
   self.running[f] = nil
   self.nrunning = self.nrunning - 1
-  loop.cancel_timer(f.timer)
+  if f.timer then loop.cancel_timer(f.timer) end
   f.handle = nil
   if h.unstarted then                     -- a lua task that never began in its worker
     f.attempt = f.attempt - 1
@@ -150,10 +150,9 @@ function Pool:_ended(f, h)
   if h.oom then r.oom = h.oom end
   if h.traceback then r.traceback = h.traceback end
   if f.interrupted then r.interrupted = f.interrupted end
-  local out = h:output("out")
-  if out then r.stdout = out end
-  local e = h:output("err")
-  if e then r.stderr = e end
+  if not self.kind.lua then              -- lua workers' output is not captured per task
+    r.stdout, r.stderr = h:output("out"), h:output("err")
+  end
   if RETRYABLE[status] and f.attempt <= f.retries and not self.stopping then
     if self.joblog then self.joblog:write(r) end
     f.state = "pending"

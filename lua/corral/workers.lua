@@ -71,9 +71,17 @@ local function send(w, frame, seq)
   end
 end
 
+-- ws.list: the workers that take tasks (neither retiring nor dead), in start order.
+local function unlist(ws, w)
+  local list = ws.list
+  for i = 1, #list do
+    if list[i] == w then table.remove(list, i); ws.live = ws.live - 1; return end
+  end
+end
+
 local function retire(pool, w)
   w.retiring = true
-  pool.workers.live = pool.workers.live - 1
+  unlist(pool.workers, w)
   send(w, EXIT_FRAME)
 end
 
@@ -184,7 +192,7 @@ local function on_worker_end(w)
   local pool, p = w.pool, w.proc
   local ws = pool.workers
   ws.all[w] = nil
-  if not w.retiring then ws.live = ws.live - 1 end
+  if not w.retiring then unlist(ws, w) end
   -- The running task (if any) is lost; queued ones never started: the pool runs them again.
   while w.qhead <= w.qtail do
     local t = queue_pop(w)
@@ -256,28 +264,22 @@ local function new_worker(pool)
   end
   w.proc, w.pid = p, p.pid
   loop.watch(from_r, function() on_readable(w) end)
-  pool.workers.all[w] = true
-  pool.workers.live = pool.workers.live + 1
-  return w
-end
-
-local function state(pool)
   local ws = pool.workers
-  if not ws then
-    ws = { all = {}, live = 0, waiters = {}, inflight = 0 }   -- inflight: sent, not yet answered
-    pool.workers = ws
-  end
-  return ws
+  ws.all[w] = true
+  ws.list[#ws.list + 1] = w
+  ws.live = ws.live + 1
+  return w
 end
 
 -- A worker that can take one more task now: an idle one first, then a new one while the pool
 -- has fewer than `size`, then the least loaded with room in its pipeline.
-local function pick(pool)
-  local ws = state(pool)
+local function pick(pool, ws)
   local max = pool.opts.maxtasks
   local best, load = nil, DEPTH
-  for w in pairs(ws.all) do
-    if not w.retiring and not w.dead and not w.proc.stopping and (not max or w.nsent < max) then
+  local list = ws.list
+  for i = 1, #list do
+    local w = list[i]
+    if not w.proc.stopping and (not max or w.nsent < max) then
       local n = w.qtail - w.qhead + 1
       if n == 0 then return w end
       if n < load then best, load = w, n end
@@ -290,21 +292,21 @@ end
 -- has_room(pool): can start() take a task now (the pool asks before each start)? The pick
 -- is kept for the start() that follows.
 function M.has_room(pool)
-  local ws = state(pool)
+  local ws = pool.workers
   if ws.live >= pool.size and ws.inflight >= ws.live * DEPTH then return false end  -- all full
-  local w, new = pick(pool)
-  pool.workers.picked = w or new or nil
+  local w, new = pick(pool, ws)
+  ws.picked = w or new or nil
   return w ~= nil or new == true
 end
 
 -- start(pool, future, on_end) -> task handle | nil, message. The handle is `queued` until the
 -- worker starts it; then `on_start(handle)` is called (the pool starts the timeout there).
 function M.start(pool, f, on_end)
-  local ws = state(pool)
+  local ws = pool.workers
   local w, new = ws.picked, nil
   ws.picked = nil
   if w == true then w, new = nil, true
-  elseif not w then w, new = pick(pool) end
+  elseif not w then w, new = pick(pool, ws) end
   if not w then
     if not new then return nil, "no lua worker has room" end
     local err
@@ -374,10 +376,12 @@ end
 function Task:kill_now() self.worker.proc:kill_now() end
 function Task:output() return nil end
 
-EXIT_FRAME = nil
-function M.init()
+-- init(pool): the pool's worker state (pool.workers).
+function M.init(pool)
   EXIT_FRAME = EXIT_FRAME or core.encode { exit = true }
   HEAD_FRAME = HEAD_FRAME or core.encode(3)
+  -- all: every worker process not yet reaped; inflight: tasks sent, not yet answered.
+  pool.workers = { all = {}, list = {}, live = 0, waiters = {}, inflight = 0 }
 end
 
 return M
