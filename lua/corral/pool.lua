@@ -59,6 +59,7 @@ function M.new(opts)
   }, Pool)
   self.returns_record = self.kind.returns_record
   self.on_end = function(f, h) return self:_ended(f, h) end
+  self.pump_deferred = function() self.pump_pending = false; self:_pump() end
   self.runner = o.executor == "lua" and workers or runners[o.executor]
   if o.executor == "lua" then workers.init(self) end
   if o.joblog then
@@ -133,7 +134,7 @@ function Pool:_ended(f, h)
       self.qhead = self.qhead - 1
       self.queue[self.qhead] = f
     end
-    return self:_pump()
+    return self:_pump_soon()
   end
   local status, err = outcome(f, h)
   -- Only the fields every record has, then those this one has: a record is allocated at the
@@ -163,7 +164,7 @@ function Pool:_ended(f, h)
   else
     settle(self, f, r)
   end
-  self:_pump()
+  self:_pump_soon()
 end
 
 function Pool:_start(f)
@@ -192,6 +193,16 @@ end
 function Pool:_room()
   if self.runner.has_room then return self.runner.has_room(self) end
   return self.nrunning < self.size
+end
+
+-- After a task ends: the pump runs once at the end of this loop step, whatever number of
+-- tasks ended in it (a worker's reply brings many); at once when the pool is now idle, so
+-- joiners wake and the signals are given back without waiting for another step.
+function Pool:_pump_soon()
+  if idle(self) then return self:_pump() end
+  if self.pump_pending then return end
+  self.pump_pending = true
+  loop.defer(self.pump_deferred)
 end
 
 function Pool:_pump()
