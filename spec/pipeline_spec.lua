@@ -61,4 +61,26 @@ describe("pipelined lua tasks", function()
     for i = 1, 3 do fs[i] = pool:submit(function() os.execute("sleep 0.6") return true end) end
     for i = 1, 3 do assert.are.equal("ok", fs[i]:wait().status) end
   end)
+
+  it("long tasks are not queued behind each other while a worker is idle", function()
+    local pool <close> = corral.pool { executor = "lua", size = 2 }
+    local function busy(s) local t = os.time() + 0.0; os.execute("sleep " .. s) return t end
+    pool:map(busy, { 0.02, 0.02, 0.02, 0.02 })     -- the pool learns its tasks are long
+    local gate = tmpname()
+    local a = pool:submit(function(g)
+      while not io.open(g) do os.execute("sleep 0.01") end
+      return true
+    end, gate)
+    local b = pool:submit(busy, 0.05)
+    local c = pool:submit(busy, 0.05)
+    -- c waits in the pool, not behind a: it runs when b's worker is free, a still blocked.
+    local c_done = H.poll(function() return c:done() end, 5)
+    local a_status = a:status()
+    io.open(gate, "w"):close()                       -- a ends whatever the outcome
+    assert.is_true(c_done)
+    assert.are.equal("running", a_status)
+    assert.are.equal("ok", a:wait().status)
+    assert.are.equal("ok", b:wait().status)
+    os.remove(gate)
+  end)
 end)

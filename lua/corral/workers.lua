@@ -3,8 +3,10 @@
 -- that speaks the wire protocol on two pipes: frames in on its fd 3, out on its fd 4 (see
 -- corral.worker for the protocol).
 --
--- Tasks are pipelined: up to DEPTH are sent to a worker ahead, so a busy pool never waits a
--- round trip between tasks. Every task still gets an exact record, because the worker says
+-- Tasks are pipelined: several are sent to a worker ahead, so a busy pool never waits a
+-- round trip between tasks. How many follows the tasks' run time (see depth_after): short
+-- tasks go up to 64 deep, long ones one at a time, so no worker holds more than about a
+-- millisecond of work that another, idle, worker could have done. Every task still gets an exact record, because the worker says
 -- when each task starts (START): before that a task is "queued" — cancelling it sends a
 -- cancel frame and the worker skips it (it never runs), and if the worker loses it the pool
 -- runs it elsewhere; after START it is running — cancel, timeout and terminate end the
@@ -22,7 +24,18 @@ local Task = {}
 Task.__index = Task
 
 local EXIT_FRAME, HEAD_FRAME
-local DEPTH = 16            -- tasks sent ahead to one worker
+local DEPTH_MAX = 64        -- tasks in one worker's pipeline, at most
+local DEPTH_START = 2       -- ... before any task's run time is known
+local AHEAD = 0.001         -- seconds of (estimated) work a worker may hold
+
+-- depth_after(ws, seconds): a task ran this long; the pipeline depth for the next ones, from
+-- a moving average of run times (as the parent sees them: START to reply).
+local function depth_after(ws, d)
+  local avg = ws.avg and ws.avg + (d - ws.avg) / 8 or d
+  ws.avg = avg
+  if avg * DEPTH_MAX <= AHEAD then ws.depth = DEPTH_MAX
+  else ws.depth = math.max(1, math.floor(AHEAD / avg)) end
+end
 
 local function close_fd(w, key)
   local fd = w[key]
@@ -127,6 +140,7 @@ local function on_reply(w, r)
   if not t or not t.started then return end
   queue_pop(w)
   t.ended_at = loop.now()
+  depth_after(w.pool.workers, t.ended_at - t.started_at)
   if r.n then                            -- the values themselves
     t.values = r
   else
@@ -275,7 +289,7 @@ end
 -- has fewer than `size`, then the least loaded with room in its pipeline.
 local function pick(pool, ws)
   local max = pool.opts.maxtasks
-  local best, load = nil, DEPTH
+  local best, load = nil, ws.depth
   local list = ws.list
   for i = 1, #list do
     local w = list[i]
@@ -293,7 +307,7 @@ end
 -- is kept for the start() that follows.
 function M.has_room(pool)
   local ws = pool.workers
-  if ws.live >= pool.size and ws.inflight >= ws.live * DEPTH then return false end  -- all full
+  if ws.live >= pool.size and ws.inflight >= ws.live * ws.depth then return false end  -- all full
   local w, new = pick(pool, ws)
   ws.picked = w or new or nil
   return w ~= nil or new == true
@@ -381,7 +395,8 @@ function M.init(pool)
   EXIT_FRAME = EXIT_FRAME or core.encode { exit = true }
   HEAD_FRAME = HEAD_FRAME or core.encode(3)
   -- all: every worker process not yet reaped; inflight: tasks sent, not yet answered.
-  pool.workers = { all = {}, list = {}, live = 0, waiters = {}, inflight = 0 }
+  pool.workers = { all = {}, list = {}, live = 0, waiters = {}, inflight = 0,
+                   depth = DEPTH_START, avg = nil }
 end
 
 return M
