@@ -9,11 +9,17 @@ local cjson = require "cjson.safe"
 
 local M = {}
 
+M.NULL = cjson.null
+
 -- Which colour wins when several statuses share a pixel: the ones a reader must not miss.
 M.SEVERITY = { lost = 9, error = 8, failed = 7, signaled = 6, timeout = 5, cancelled = 4,
                running = 3, ok = 2, skipped = 1 }
 M.ORDER = { "ok", "failed", "signaled", "timeout", "cancelled", "lost", "error", "skipped",
             "running" }
+
+-- lua-cjson writes at most 14 significant digits: an epoch `start` keeps 0.1 ms. Attempts
+-- that overlap by less than that were back to back in one slot.
+local EPS = 1.5e-4
 
 local function num(v) return type(v) == "number" and v or nil end
 local function str(v) return v ~= nil and v ~= cjson.null and v or nil end
@@ -126,55 +132,66 @@ local function busy_less(a, b) return a[1] < b[1] end
 -- lanes(attempts) -> nlanes; sets a.lane (1-based) on each: the lowest slot free at its
 -- start, which is how a pool hands out its slots (the journal does not name them).
 function M.lanes(attempts)
-  local sorted = {}
-  for i, a in ipairs(attempts) do sorted[i] = a end
-  table.sort(sorted, function(a, b)
-    if a.start ~= b.start then return a.start < b.start end
-    return a.index < b.index
-  end)
+  -- by start time, ties in journal order; sorting plain numbers is several times faster
+  local starts, at = {}, {}
+  for _, a in ipairs(attempts) do
+    local l = at[a.start]
+    if not l then l = {}; at[a.start] = l; starts[#starts + 1] = a.start end
+    l[#l + 1] = a
+  end
+  table.sort(starts)
   local free, busy, n = {}, {}, 0
-  for _, a in ipairs(sorted) do
-    while busy[1] and busy[1][1] <= a.start do push(free, pop(busy, busy_less)[2], num_less) end
-    local lane
-    if free[1] then lane = pop(free, num_less) else n = n + 1; lane = n end
-    a.lane = lane
-    push(busy, { a.finish, lane }, busy_less)
+  for _, st in ipairs(starts) do
+    for _, a in ipairs(at[st]) do
+      while busy[1] and busy[1][1] <= a.start + EPS do push(free, pop(busy, busy_less)[2], num_less) end
+      local lane
+      if free[1] then lane = pop(free, num_less) else n = n + 1; lane = n end
+      a.lane = lane
+      push(busy, { a.finish, lane }, busy_less)
+    end
   end
   return n
 end
 
 -- concurrency(attempts, t0, t1, buckets) -> { avg per bucket (time-weighted) }, max
 function M.concurrency(attempts, t0, t1, buckets)
-  local ev = {}
+  -- starts and ends as two sorted lists of numbers (much faster to sort than pairs), merged
+  local ups, downs = {}, {}
   for _, a in ipairs(attempts) do
     if a.finish > a.start then
-      ev[#ev + 1] = { a.start, 1 }
-      ev[#ev + 1] = { a.finish, -1 }
+      ups[#ups + 1] = a.start
+      downs[#downs + 1] = math.max(a.start + 1e-9, a.finish - EPS)
     end
   end
-  table.sort(ev, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]                       -- ends first: back-to-back is not overlap
-  end)
+  table.sort(ups)
+  table.sort(downs)
   local out = {}
   for i = 1, buckets do out[i] = 0 end
   local span = t1 - t0
   if span <= 0 then return out, 0 end
   local width = span / buckets
-  local level, max, t = 0, 0, t0
+  local level, max, t = 0, 0, 0               -- times relative to t0: epoch seconds lose bits
   -- adds level * (time from t to u) to the buckets that interval covers
   local function spread(u)
-    while t < u do
-      local b = math.min(buckets, math.floor((t - t0) / width) + 1)
-      local edge = math.min(u, t0 + b * width)
-      if edge <= t then edge = u end
-      out[b] = out[b] + level * (edge - t)
-      t = edge
+    local b = math.min(buckets, math.floor(t / width) + 1)
+    while t < u and b <= buckets do
+      local edge = b == buckets and u or math.min(u, b * width)
+      if edge > t then out[b] = out[b] + level * (edge - t); t = edge end
+      b = b + 1
     end
+    t = u
   end
-  for _, e in ipairs(ev) do
-    if level > 0 then spread(e[1]) else t = math.max(t, e[1]) end
-    level = level + e[2]
+  local i, j, nu, nd = 1, 1, #ups, #downs
+  while i <= nu or j <= nd do
+    local u, step
+    if i <= nu and ups[i] < downs[j] then     -- an end at the same time goes first
+      u, step, i = ups[i], 1, i + 1
+    else
+      u, step, j = downs[j], -1, j + 1
+    end
+    u = u - t0
+    if level > 0 then spread(u) else t = math.max(t, u) end
+    level = level + step
     if level > max then max = level end
   end
   for i = 1, buckets do out[i] = out[i] / width end
@@ -224,6 +241,19 @@ function M.critical_path(run, jobs)
   return path, topv
 end
 
+-- slowest(attempts, k) -> the k longest, longest first (one pass: k is small)
+function M.slowest(attempts, k)
+  local top = {}
+  for _, a in ipairs(attempts) do
+    if #top < k or a.duration > top[#top].duration then
+      local i = math.min(#top + 1, k)
+      while i > 1 and top[i - 1].duration < a.duration do top[i] = top[i - 1]; i = i - 1 end
+      top[i] = a
+    end
+  end
+  return top
+end
+
 local function is_failure(s) return s ~= "ok" and s ~= "skipped" and s ~= "running" end
 M.is_failure = is_failure
 
@@ -264,14 +294,7 @@ function M.summarize(run, opts)
       index = #s.bars + 1, key = key_of(ev) }
   end
   s.retries = #attempts - #jobs
-  local sorted = {}
-  for i, a in ipairs(attempts) do sorted[i] = a end
-  table.sort(sorted, function(a, b)
-    if a.duration ~= b.duration then return a.duration > b.duration end
-    return a.index < b.index
-  end)
-  s.slowest = {}
-  for i = 1, math.min(opts.slowest or 10, #sorted) do s.slowest[i] = sorted[i] end
+  s.slowest = M.slowest(attempts, opts.slowest or 10)
   s.nlanes = M.lanes(s.bars)
   s.concurrency, s.max_concurrency = M.concurrency(attempts, t0, t1, opts.buckets or 200)
   s.critical, s.critical_time = M.critical_path(run, jobs)
