@@ -31,12 +31,15 @@ local function key_of(r)
   return "i:" .. tostring(r.id)
 end
 
+M.key_of = key_of
+
 local function attempt_key(r) return key_of(r) .. "#" .. tostring(r.attempt) end
 
 -- load(path) -> run | nil, message naming the path.
 -- run = { path, attempts = {..ended, file order..}, running = {..start events not ended..},
 --         runs = {..run events..}, workflow = bool, torn = bool, bad = n }
--- Each attempt: the record's fields plus `finish` (start + duration), `key` and `index`.
+-- Each attempt: the record's fields plus `finish` (start + duration), `key` and `index`;
+-- every record and event also gets `seq`, its line number.
 function M.load(path)
   local fh, err = io.open(path, "rb")
   if not fh then return nil, err end
@@ -46,13 +49,15 @@ function M.load(path)
   local run = { path = path, attempts = {}, running = {}, runs = {}, workflow = false,
                 torn = false, bad = 0, starts = 0 }
   local open = {}                  -- attempt key -> start event not ended yet
-  local pos, len = 1, #text
+  local pos, len, seq = 1, #text, 0
   while pos <= len do
     local nl = text:find("\n", pos, true)
     local line = text:sub(pos, (nl or len + 1) - 1)
     pos = (nl or len) + 1
+    seq = seq + 1
     if line ~= "" then
       local r = cjson.decode(line)
+      if type(r) == "table" then r.seq = seq end        -- line number: what came after a run event
       if type(r) ~= "table" then
         if nl then run.bad = run.bad + 1 else run.torn = true end
       elseif r.event == "start" then
