@@ -15,7 +15,7 @@ M.MAX_FAILURES = 200     -- failures listed in full; the rest are counted
 local WIDTH, LABEL, PLOT = 1160, 64, 1080
 
 M.COLOURS = { ok = "#43a047", failed = "#e53935", signaled = "#8e24aa", timeout = "#fb8c00",
-              cancelled = "#9e9e9e", lost = "#6d4c41", error = "#d81b60", skipped = "#cfd8dc",
+              cancelled = "#9e9e9e", lost = "#6d4c41", error = "#d81b60", skipped = "#b0bec5",
               running = "#1e88e5" }
 local OTHER = "#455a64"
 
@@ -161,7 +161,7 @@ local function timeline(out, s)
     if hw ~= "" then tip = tip .. " (" .. hw .. ")" end
     out[#out + 1] = ('<rect class="b %s%s" x="%.1f" y="%.1f" width="%.1f" height="%d" data-id="%s" '
       .. 'data-name="%s" data-attempt="%s" data-status="%s"%s><title>%s</title></rect>')
-      :format(class(a.status), crit, x0, top + row_of(a.lane) * rowh + 1, math.max(1, x1 - x0), h,
+      :format(class(a.status), crit, x0, top + row_of(a.lane) * rowh + 1, math.max(2, x1 - x0), h,
         esc(int(a.id)), esc(label(a)), esc(int(a.attempt)), esc(a.status), extra or "", esc(tip))
   end
   if not aggregated then
