@@ -126,11 +126,13 @@ describe("corral report", function()
   end)
 
   it("renders in headless Chromium to a picture that is not blank", function()
-    local p = io.popen("command -v chromium")
+    -- CORRAL_CHROMIUM names another browser binary (or a missing one, to see the skip)
+    local p = io.popen("command -v " .. sh_quote(os.getenv("CORRAL_CHROMIUM") or "chromium"))
     local chromium = p:read("l")
     p:close()
     if not chromium then
-      pending("chromium is not installed (make deps installs Debian's chromium)")
+      pending(("%s is not installed (make deps installs Debian's chromium)")
+        :format(os.getenv("CORRAL_CHROMIUM") or "chromium"))
       return
     end
     local r = real_run()

@@ -33,8 +33,6 @@ end
 
 M.key_of = key_of
 
-local function attempt_key(r) return key_of(r) .. "#" .. tostring(r.attempt) end
-
 -- load(path) -> run | nil, message naming the path.
 -- run = { path, attempts = {..ended, file order..}, running = {..start events not ended..},
 --         runs = {..run events..}, workflow = bool, torn = bool, bad = n }
@@ -48,7 +46,10 @@ function M.load(path)
   if not text then return nil, path .. ": " .. tostring(rerr) end
   local run = { path = path, attempts = {}, running = {}, runs = {}, workflow = false,
                 torn = false, bad = 0, starts = 0 }
-  local open = {}                  -- attempt key -> start event not ended yet
+  -- task key -> its start event not ended yet. A task's attempts run one after another, so
+  -- any outcome of the task ends what started before it (a lua task handed to a worker and
+  -- cancelled there before it began is journalled as attempt 0, not as its start's attempt).
+  local open = {}
   local pos, len, seq = 1, #text, 0
   while pos <= len do
     local nl = text:find("\n", pos, true)
@@ -62,7 +63,7 @@ function M.load(path)
         if nl then run.bad = run.bad + 1 else run.torn = true end
       elseif r.event == "start" then
         run.starts = run.starts + 1
-        open[attempt_key(r)] = r
+        open[key_of(r)] = r
       elseif r.event == "run" then
         run.runs[#run.runs + 1] = r
       elseif r.event == nil then
@@ -75,7 +76,7 @@ function M.load(path)
         if r.hash ~= nil then run.workflow = true end
         r.index = #run.attempts + 1
         run.attempts[r.index] = r
-        open[attempt_key(r)] = nil
+        open[r.key] = nil
       end
     end
   end
