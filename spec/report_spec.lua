@@ -263,9 +263,49 @@ describe("corral status", function()
     assert.is_falsy(text:find("running:", 1, true))
   end)
 
+  it("shows a plain pool's running command; the report draws it as running", function()
+    local d = H.tmpdir()
+    local journal = d .. "/pool.jsonl"
+    local marker = H.sleep_marker()
+    local pool <close> = corral.pool { executor = "exec", size = 2, joblog = journal }
+    local f = pool:submit({ "sleep", marker })
+    pool:submit({ "true" }):wait()
+    assert.is_true(H.poll(function() return H.count(marker) == 1 end))
+    local text, rc = run(CORRAL, "status", journal)
+    assert.are.equal(0, rc, text)
+    assert.is_truthy(text:find(": pool, started ", 1, true), text)
+    assert.is_truthy(text:find("done 1 (ok 1), 1 running, 0 failed\n", 1, true), text)
+    assert.is_truthy(text:find("  sleep " .. marker .. " (attempt 1, pid " .. f.pid .. ")\n", 1, true), text)
+    text, rc = run(CORRAL, "report", journal)
+    assert.are.equal(0, rc, text)
+    local html = slurp(d .. "/pool.html")
+    assert.is_truthy(html:find('data-name="sleep ' .. marker .. '" data-attempt="1" data-status="running"', 1, true))
+    f:cancel()
+    assert.are.equal("cancelled", f:wait(10).status)
+    text = run(CORRAL, "status", journal)
+    assert.is_truthy(text:find("done 2 (ok 1, cancelled 1), 0 running, 1 failed\n", 1, true), text)
+  end)
+
   it("refuses a missing journal naming it, exit 2", function()
     local text, rc = run(CORRAL, "status", "/nonexistent/run.jsonl")
     assert.are.equal(2, rc)
     assert.are.equal("corral status: /nonexistent/run.jsonl: No such file or directory\n", text)
+  end)
+end)
+
+describe("corral.report", function()
+  it("puts back-to-back attempts in one slot and counts tiny ones in the concurrency", function()
+    local report = require "corral.report"
+    local t = 1795600000.0
+    local function att(i, start, d)
+      return { index = i, start = t + start, duration = d, finish = t + start + d, status = "ok" }
+    end
+    local list = { att(1, 0, 1), att(2, 1, 1), att(3, 0.5, 0.00005), att(4, 2, 0), att(5, 0.2, 0.5) }
+    assert.are.equal(3, report.lanes(list))
+    assert.are.same({ 1, 1, 3, 1, 2 }, { list[1].lane, list[2].lane, list[3].lane, list[4].lane, list[5].lane })
+    local avg, max = report.concurrency(list, t, t + 2, 4)
+    assert.are.equal(3, max)
+    assert.are.equal(4, #avg)
+    assert.is_true(math.abs(avg[1] - 1.6) < 0.01, tostring(avg[1]))   -- (0.5 s + 0.3 s) / 0.5 s
   end)
 end)

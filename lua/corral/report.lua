@@ -166,7 +166,8 @@ function M.concurrency(attempts, t0, t1, buckets)
   for _, a in ipairs(attempts) do
     if a.finish > a.start then
       ups[#ups + 1] = a.start
-      downs[#downs + 1] = math.max(a.start + 1e-9, a.finish - EPS)
+      local down = a.finish - EPS              -- (start + 1e-9 == start for epoch seconds)
+      downs[#downs + 1] = down > a.start and down or a.finish
     end
   end
   table.sort(ups)
@@ -190,7 +191,7 @@ function M.concurrency(attempts, t0, t1, buckets)
   local i, j, nu, nd = 1, 1, #ups, #downs
   while i <= nu or j <= nd do
     local u, step
-    if i <= nu and ups[i] < downs[j] then     -- an end at the same time goes first
+    if i <= nu and (j > nd or ups[i] < downs[j]) then   -- an end at the same time goes first
       u, step, i = ups[i], 1, i + 1
     else
       u, step, j = downs[j], -1, j + 1
