@@ -22,7 +22,6 @@ M.ORDER = { "ok", "failed", "signaled", "timeout", "cancelled", "lost", "error",
 local EPS = 1.5e-4
 
 local function num(v) return type(v) == "number" and v or nil end
-local function str(v) return v ~= nil and v ~= cjson.null and v or nil end
 
 -- A record's key across its attempts: a workflow's job name (ids repeat across its pools), or
 -- the pool's task id.
@@ -58,15 +57,20 @@ function M.load(path)
     seq = seq + 1
     if line ~= "" then
       local r = cjson.decode(line)
-      if type(r) == "table" then r.seq = seq end        -- line number: what came after a run event
       if type(r) ~= "table" then
         if nl then run.bad = run.bad + 1 else run.torn = true end
-      elseif r.event == "start" then
-        run.starts = run.starts + 1
-        open[key_of(r)] = r
-      elseif r.event == "run" then
-        run.runs[#run.runs + 1] = r
-      elseif r.event == nil then
+      elseif r.event ~= nil then
+        r.seq = seq                          -- line number: what came after a run event
+        r.start = num(r.start)
+        if r.event == "start" then
+          run.starts = run.starts + 1
+          open[key_of(r)] = r
+        elseif r.event == "run" then
+          r.total = math.tointeger(num(r.total))
+          run.runs[#run.runs + 1] = r
+        end                                  -- an event kind from a newer corral: not ours
+      else
+        r.seq = seq
         local s = num(r.start) or 0
         r.start = s
         r.duration = num(r.duration) or 0

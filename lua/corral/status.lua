@@ -59,7 +59,7 @@ function M.state(run, now)
     end
   end
   for _, ev in ipairs(st.running) do
-    if not t0 or ev.start < t0 then t0 = ev.start end
+    if ev.start and (not t0 or ev.start < t0) then t0 = ev.start end
   end
   for _, k in ipairs(order) do
     if not running_keys[k] then                    -- a job being retried is not done yet
@@ -112,7 +112,7 @@ function M.text(run, st, now)
       local name = tostring(ev.name ~= nil and ev.name ~= report.NULL and ev.name or ("#" .. int(ev.id)))
       if #name > 80 then name = name:sub(1, 77) .. "..." end
       local note = ev.alive == false and ", gone: no end record" or ""
-      add(("  %9s  %s (attempt %s, pid %s%s)"):format(clock(now - (tonumber(ev.start) or now)),
+      add(("  %9s  %s (attempt %s, pid %s%s)"):format(clock(now - (ev.start or now)),
         name, int(ev.attempt), int(ev.pid), note))
     end
   end
