@@ -155,6 +155,7 @@ describe("corral report", function()
     end
     local blank = shot(d .. "/blank.html", d .. "/blank.png")
     local drawn = shot(d .. "/run.html", d .. "/run.png")
+    os.execute("rm -rf " .. sh_quote(d .. "/chromium"))          -- its profile: megabytes
     assert.is_true(drawn > 20000, ("report screenshot only %d bytes"):format(drawn))
     assert.is_true(drawn > 5 * blank, ("report %d bytes, blank page %d bytes"):format(drawn, blank))
   end)
@@ -201,6 +202,27 @@ describe("corral report", function()
     local html = slurp(d .. "/torn.html")
     assert.are.equal(1, #bars(html))
     assert.is_truthy(html:find("torn last line", 1, true))
+  end)
+
+  it("draws hand-edited lines with odd fields without raising, escaped", function()
+    local d = H.tmpdir()
+    local f = io.open(d .. "/odd.jsonl", "w")
+    f:write('{"id":1,"name":5,"status":null,"attempt":"x","start":"soon","duration":-3}\n',
+      '{"id":{"a":1},"name":null,"status":"ok","hash":"h","after":"a","start":1700000000,"duration":1,"rusage":"lots"}\n',
+      '{"name":"b","hash":"h2","after":[1,null,"zz","b"],"status":"failed","code":"3","signal":{"x":1},',
+      '"error":{"msg":"t"},"stderr":123,"start":1700000000.5,"duration":2}\n',
+      '{"event":"start","id":[1],"name":{"x":1},"attempt":null,"start":"x","pid":"p","host":5}\n',
+      '{"event":"run","total":"ten","start":null}\n{"event":"from-the-future"}\n[1,2]\n"str"\n',
+      '{"name":"c<script>&\\"","status":"<b>","start":1700000001,"duration":0.5,"stderr":"a<&>"}\n')
+    f:close()
+    local text, rc = run(CORRAL, "report", d .. "/odd.jsonl", "-o", d .. "/odd.html")
+    assert.are.equal(0, rc, text)
+    local html = slurp(d .. "/odd.html")
+    assert.is_falsy(html:find("<script", 1, true))
+    assert.is_truthy(html:find('data-name="c&lt;script&gt;&amp;&quot;"', 1, true))
+    assert.is_truthy(html:find("3 unreadable lines were skipped", 1, true))   -- no start, [1,2], "str"
+    text, rc = run(CORRAL, "status", d .. "/odd.jsonl")
+    assert.are.equal(0, rc, text)
   end)
 
   it("keeps the file small for a large journal: a bounded grid instead of a bar per attempt", function()

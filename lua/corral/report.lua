@@ -57,6 +57,9 @@ function M.load(path)
     seq = seq + 1
     if line ~= "" then
       local r = cjson.decode(line)
+      -- an outcome without a numeric start cannot be placed in time: unreadable, as corral
+      -- always writes one
+      if type(r) == "table" and r.event == nil and not num(r.start) then r = nil end
       if type(r) ~= "table" then
         if nl then run.bad = run.bad + 1 else run.torn = true end
       elseif r.event ~= nil then
@@ -71,8 +74,7 @@ function M.load(path)
         end                                  -- an event kind from a newer corral: not ours
       else
         r.seq = seq
-        local s = num(r.start) or 0
-        r.start = s
+        local s = r.start
         r.duration = num(r.duration) or 0
         r.finish = s + r.duration
         r.key = key_of(r)
