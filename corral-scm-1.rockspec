@@ -17,7 +17,7 @@ corral runs commands (through a shell or as argv), Lua functions (in worker proc
 workflows of both from a Lua script, in bounded pools. Every task ends with one precise record
 (exit code, signal, output, rusage); timeouts, cancel and terminate end a task's whole process
 group; Ctrl-C follows a per-pool policy. Also installs the `corral` command (`corral run`,
-`corral parallel`, `corral joblog`). Linux only.]],
+`corral parallel`, `corral joblog`, `corral report`, `corral status`). Linux only.]],
   homepage = "https://github.com/corral-lua/corral",
   issues_url = "https://github.com/corral-lua/corral/issues",
   labels = { "process", "subprocess", "pool", "jobs", "parallel", "workflow" },

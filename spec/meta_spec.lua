@@ -177,9 +177,17 @@ describe("types/corral.lua", function()
       assert_subset(keys(r), record_fields, "workflow record fields not annotated")
     end
     local cjson = require "cjson"
+    local nevents = 0
     for line in io.lines(log) do
-      assert_subset(keys(cjson.decode(line)), record_fields, "journal fields not annotated")
+      local row = cjson.decode(line)
+      if row.event then
+        nevents = nevents + 1
+        assert_subset(keys(row), meta.fields["corral.JournalEvent"], "journal event fields not annotated")
+      else
+        assert_subset(keys(row), record_fields, "journal fields not annotated")
+      end
     end
+    assert.is_true(nevents > 0)
     os.execute("rm -rf " .. dir)
   end)
 end)

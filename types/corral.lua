@@ -108,6 +108,20 @@
 ---@field oom? boolean the OOM killer ended a process of the task (limits.memory); error says so
 ---@field resumed? boolean workflows: taken from the journal, not run again
 ---@field hash? string workflows (journal records): digest of what the job runs
+---@field after? string[] workflows (journal records): the job's dependencies, when it has any
+
+---A journal line that is an event, not an outcome (readers of outcomes skip it).
+---@class corral.JournalEvent
+---@field event "start"|"run" start: an attempt started; run: a workflow's run() began
+---@field id? integer start: the task's number in its pool
+---@field name? string start: the task's (job's) name
+---@field attempt? integer start: 1, 2, …
+---@field start number wall-clock epoch seconds
+---@field pid? integer start: the command's (or lua worker's) pid; run: the script's
+---@field host string
+---@field hash? string start, workflows: digest of what the job runs
+---@field total? integer run: jobs this run has left to end
+---@field jobs? integer run: the workflow's jobs option
 
 ---@class corral.PoolStats
 ---@field size integer

@@ -1,7 +1,8 @@
 -- corral.cli: the `corral` command line. `corral run FILE.lua [args...]` runs a job script;
 -- `corral parallel ...` is GNU parallel's subset (corral.parallel); `corral joblog FILE`
--- summarises a journal (corral.joblog_report); `corral --version`. Usage errors print one
--- line and exit 2.
+-- summarises a journal (corral.joblog_report); `corral report JOURNAL` draws it as HTML
+-- (corral.report_html); `corral status JOURNAL` shows a live run (corral.status);
+-- `corral --version`. Usage errors print one line and exit 2.
 local M = {}
 
 local USAGE = [[
@@ -9,6 +10,8 @@ usage: corral run FILE.lua [ARGS...]   run a job script (arg as in lua)
        corral parallel [OPTIONS] COMMAND [::: ARGS | :::: FILE]...
                                        run COMMAND per input, as GNU parallel
        corral joblog FILE              summarise a job log (corral's or GNU's)
+       corral report JOURNAL [-o FILE] draw a journal as an HTML timeline and summary
+       corral status JOURNAL           what a run writing JOURNAL is doing now
        corral --version
        corral --help]]
 
@@ -56,6 +59,8 @@ function M.main(argv)
   if cmd == "run" then return run(rest)
   elseif cmd == "parallel" then return require("corral.parallel").main(rest)
   elseif cmd == "joblog" then return require("corral.joblog_report").main(rest)
+  elseif cmd == "report" then return require("corral.report_html").main(rest)
+  elseif cmd == "status" then return require("corral.status").main(rest)
   elseif cmd == "--version" then print(require("corral")._VERSION); os.exit(0)
   elseif cmd == "--help" or cmd == "-h" or cmd == nil then
     print(USAGE); os.exit(cmd and 0 or 2)

@@ -1,10 +1,24 @@
 -- corral.joblog: a JSON-lines journal, one outcome record per attempt, flushed as each
 -- attempt ends so a crash loses nothing that finished. lua-cjson is fine here (the journal is
 -- for people and tools); the wire between processes uses corral's own codec.
+--
+-- Besides outcome records the journal holds events, lines with an `event` field ("start" as
+-- an attempt starts, "run" as a workflow run begins), so `corral status` can see what is
+-- running. Readers of outcomes skip them: M.read does, and so does M.is_event for others.
 local cjson = require "cjson.safe"
 
 local M = {}
 local Log = {}
+
+M.HOST = (function()
+  local f = io.open("/proc/sys/kernel/hostname")
+  local h = f and f:read("l")
+  if f then f:close() end
+  return h or "localhost"
+end)()
+
+-- is_event(row): a line that is an event, not an outcome record.
+function M.is_event(row) return row.event ~= nil end
 Log.__index = Log
 
 local FIELDS = { "id", "name", "status", "code", "signal", "error", "pid", "host", "attempt",
@@ -52,6 +66,20 @@ function Log:write(r, extra)
   self.fh:write(line, "\n")
 end
 
+-- started(task, extra): a {"event":"start"} line for an attempt that has just started
+-- (task: the future, with id, name, attempt, start, pid).
+function Log:started(f, extra)
+  local row = { event = "start", id = f.id, name = f.name, attempt = f.attempt, start = f.start,
+                pid = f.pid, host = M.HOST }
+  for k, v in pairs(extra or {}) do row[k] = v end
+  self.fh:write(cjson.encode(row) or "{}", "\n")
+end
+
+-- event(row): any other event line (row.event names its kind).
+function Log:event(row)
+  self.fh:write(cjson.encode(row) or "{}", "\n")
+end
+
 function Log:close()
   if self.fh then self.fh:close(); self.fh = nil end
 end
@@ -70,14 +98,15 @@ function M.values(rec)
   return out
 end
 
--- read(path) -> list of records; a torn last line (a crash mid-write) is skipped.
+-- read(path) -> list of outcome records (events skipped); a torn last line (a crash
+-- mid-write) is skipped.
 function M.read(path)
   local fh, err = io.open(path, "r")
   if not fh then return nil, err end
   local out = {}
   for line in fh:lines() do
     local rec = cjson.decode(line)
-    if type(rec) == "table" then out[#out + 1] = rec end
+    if type(rec) == "table" and rec.event == nil then out[#out + 1] = rec end
   end
   fh:close()
   return out

@@ -2,7 +2,8 @@
 -- how, which failed and why, and the slowest. Reads corral's JSON-lines journals (one
 -- record per attempt; the last attempt of each id counts) and GNU parallel's TSV joblogs
 -- (as `corral parallel --joblog` writes them; the last line of each Seq counts). A torn last
--- line, as a crash mid-write leaves, is skipped and mentioned.
+-- line, as a crash mid-write leaves, is skipped and mentioned; event lines (`"event"`) are not
+-- outcomes and are skipped.
 local cjson = require "cjson.safe"
 local tsv = require "corral.parallel_log"
 
@@ -52,7 +53,10 @@ function M.read(path)
     if line ~= "" then
       if format == "corral" then
         local r = cjson.decode(line)
-        if type(r) == "table" then rec = r end
+        if type(r) == "table" then
+          if r.event ~= nil then goto next end      -- a start or run event, not an outcome
+          rec = r
+        end
       else
         local row = tsv.parse_line(line)
         if row then rec = from_tsv(row) end
@@ -61,7 +65,9 @@ function M.read(path)
       end
       if rec then
         attempts = attempts + 1
-        local key = rec.id ~= nil and tostring(rec.id) or ("line " .. i)
+        -- a workflow's jobs (with a hash) are named uniquely; their ids repeat across its pools
+        local key = rec.hash ~= nil and rec.name ~= nil and ("name " .. tostring(rec.name))
+          or rec.id ~= nil and tostring(rec.id) or ("line " .. i)
         if not final[key] then order[#order + 1] = key end
         final[key] = rec
       elseif i == #lines then
@@ -70,6 +76,7 @@ function M.read(path)
         bad = bad + 1
       end
     end
+    ::next::
   end
   if attempts == 0 and (bad > 0 or torn) and first:sub(1, 1) ~= "{" and first ~= tsv.HEADER then
     return nil, ("%s: neither a corral journal nor a GNU parallel joblog"):format(path)

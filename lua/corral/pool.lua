@@ -178,6 +178,7 @@ function Pool:_start(f)
   f.handle, f.state, f.pid, f.pgid = h, "running", h.pid, h.pgid
   self.running[f] = h
   self.nrunning = self.nrunning + 1
+  if self.joblog and self.joblog.started then self.joblog:started(f) end   -- for corral status
   if f.timeout then
     -- A task queued in a lua worker's pipeline is timed from when it starts there.
     local function arm()

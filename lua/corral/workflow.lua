@@ -2,7 +2,8 @@
 -- pools, with a journal that makes a crashed or interrupted run resumable.
 --
 -- The journal is JSON lines (corral.joblog), one record per attempt, flushed as each attempt
--- ends; every record carries the job's name (`name`) and `hash`, a digest of what the job runs.
+-- ends; every record carries the job's name (`name`), `hash`, a digest of what the job runs,
+-- and `after`, its dependencies. Start and run events (see corral.joblog) go there too.
 -- Resume skips a job whose last record is "ok" with the same hash; anything else reruns.
 -- Jobs whose dependencies did not succeed end "skipped"; `halt` is GNU parallel's (corral.halt).
 local core = require "corral.core"
@@ -159,6 +160,13 @@ local function last_records(path)
   return last
 end
 
+-- What a workflow adds to each journal record: the job's hash (resume) and its dependencies
+-- (`after`, omitted when none; corral report draws the critical path from it).
+local function journal_extra(job)
+  if not job then return nil end
+  return { hash = job.hash, after = job.after[1] and job.after or nil }
+end
+
 local function pool_for(self, kind)
   self.pools = self.pools or {}
   local p = self.pools[kind]
@@ -172,8 +180,11 @@ local function pool_for(self, kind)
     if log then   -- every attempt goes to the workflow's journal, with the job's hash
       p.joblog = {
         write = function(_, r)
-          local job = self.jobs[r.name]
-          log:write(r, { hash = job and job.hash })
+          log:write(r, journal_extra(self.jobs[r.name]))
+        end,
+        started = function(_, f)
+          local job = self.jobs[f.name]
+          log:started(f, { hash = job and job.hash })
         end,
       }
     end
@@ -198,7 +209,7 @@ end
 local function unrun(self, job, status, err)
   local r = { id = 0, name = job.name, status = status, error = err, values = { n = 0 },
               attempt = 0, start = core.time(), duration = 0 }
-  if self.log then self.log:write(r, { hash = job.hash }) end
+  if self.log then self.log:write(r, journal_extra(job)) end
   return r
 end
 
@@ -253,6 +264,12 @@ function Workflow:run()
       last.values = joblog.values(last)
       finish(job, last)
     end
+  end
+
+  -- The run's size for `corral status` (its ETA): the jobs this run has left to end.
+  if self.log then
+    self.log:event { event = "run", total = #self.order - #list, jobs = limit, start = core.time(),
+                     pid = core.getpid(), host = joblog.HOST }
   end
 
   local function state_of(job)
