@@ -19,7 +19,7 @@ M.final = final
 -- The pool fills in the rest as the task goes; naming every field here allocates the table
 -- once at its final size (a map makes one future per task).
 function M.new(pool, id, name, task, opts, timeout, termseq, retries)
-  return setmetatable({ pool = pool, id = id, name = name, state = "pending", waiters = {},
+  return setmetatable({ pool = pool, id = id, name = name, state = "pending", waiters = nil,
                         task = task, opts = opts, timeout = timeout, termseq = termseq,
                         retries = retries, attempt = nil, start = nil, handle = nil, pid = nil,
                         pgid = nil, record = nil }, Future)
@@ -33,11 +33,19 @@ end
 
 function Future:done() return final[self.state] == true end
 
+-- _waiters(): the list of coroutines waiting for this future, made when first needed (most
+-- futures of a map are settled before anyone waits).
+function Future:_waiters()
+  local w = self.waiters
+  if not w then w = {}; self.waiters = w end
+  return w
+end
+
 -- settle(record): the pool's one call that ends a future.
 function Future:settle(record)
   self.record = record
   self.state = record.status
-  if self.waiters[1] then loop.wake_all(self.waiters) end
+  if self.waiters then loop.wake_all(self.waiters) end
 end
 
 local function check_seconds(seconds, fname)
@@ -52,7 +60,7 @@ end
 function Future:wait(seconds)
   check_seconds(seconds, "wait")
   local ok = final[self.state] or loop.wait_for(function() return final[self.state] == true end,
-    seconds and loop.now() + seconds, { self.waiters })
+    seconds and loop.now() + seconds, { self:_waiters() })
   if not ok then return nil, "timeout" end
   if self.record.interrupted then error(errors.interrupted(self.record.interrupted), 2) end
   return self.record

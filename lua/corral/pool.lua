@@ -58,7 +58,7 @@ function M.new(opts)
     next_id = 0,
   }, Pool)
   self.returns_record = self.kind.returns_record
-  self.on_end = function(f, h) return self:_ended(f, h) end
+  self.on_end = function(f, h, values) return self:_ended(f, h, values) end
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
   self.runner = o.executor == "lua" and workers or runners[o.executor]
   if o.executor == "lua" then workers.init(self) end
@@ -116,7 +116,8 @@ local function outcome(f, h)
   return "ok"
 end
 
-function Pool:_ended(f, h)
+-- _ended(f, h [, values]): the runner's on_end; a lua task's values come with it.
+function Pool:_ended(f, h, values)
   self.running[f] = nil
   self.nrunning = self.nrunning - 1
   if f.timer then loop.cancel_timer(f.timer) end
@@ -140,7 +141,7 @@ function Pool:_ended(f, h)
   -- Only the fields every record has, then those this one has: a record is allocated at the
   -- size it needs (map makes one per task).
   local r = {
-    id = f.id, name = f.name, status = status, values = h.values or { n = 0 }, pid = h.pid,
+    id = f.id, name = f.name, status = status, values = values or { n = 0 }, pid = h.pid,
     host = HOST, attempt = f.attempt, start = f.start,
     duration = (h.ended_at or loop.now()) - h.started_at,
   }
@@ -432,7 +433,7 @@ function M.as_completed(fs)
       return false
     end, nil, (function()
       local lists = {}
-      for f in pairs(left) do lists[#lists + 1] = f.waiters end
+      for f in pairs(left) do lists[#lists + 1] = f:_waiters() end
       return lists
     end)())
     left[found] = nil

@@ -1,7 +1,7 @@
 -- corral.runners: how each executor kind starts a task. A runner's start(pool, future, on_end)
 -- returns a handle with pid, pgid, started_at, stop(termseq), send(sig), kill_now(),
--- output(name), and calls on_end(future, handle) once the task is over; the handle then has
--- code, signal, rusage, ended_at, and for lua tasks values, failure or lost. Or start returns
+-- output(name), and calls on_end(future, handle [, values]) once the task is over; the handle
+-- then has code, signal, rusage, ended_at, and for lua tasks failure or lost. Or start returns
 -- nil, message when the task cannot start.
 local proc = require "corral.proc"
 local options = require "corral.options"

@@ -117,8 +117,8 @@ end
 
 local function on_start(w)
   local t = w.q[w.qhead]
-  if not t or t.started then return end
-  t.queued, t.started = false, true
+  if not t or not t.queued then return end
+  t.queued = false
   t.started_at = loop.now()
   if t.cancel_requested then             -- the cancel came too late to skip it: end the worker
     w.proc:stop(t.cancel_steps)
@@ -128,31 +128,31 @@ end
 
 local function on_skip(w)
   local t = w.q[w.qhead]
-  if not t or t.started then return end
+  if not t or not t.queued then return end
   queue_pop(w)
-  t.ended, t.ended_at, t.unstarted = true, loop.now(), true
+  t.ended_at, t.unstarted = loop.now(), true
   after_task(w)
-  t.on_end(t.future, t)
+  w.pool.workers.on_end(t.future, t)
 end
 
 local function on_reply(w, r)
   local t = w.q[w.qhead]
-  if not t or not t.started then return end
+  if not t or t.queued then return end
   queue_pop(w)
   t.ended_at = loop.now()
   depth_after(w.pool.workers, t.ended_at - t.started_at)
+  local values
   if r.n then                            -- the values themselves
-    t.values = r
+    values = r
   else
     local e = r.e
     if type(e) == "string" and r.tb then e = e .. "\n" .. r.tb end
     t.failure = e == nil and "error object is nil" or e
     t.traceback = r.tb
   end
-  t.ended = true
   w.ntasks = w.ntasks + 1
   after_task(w)
-  t.on_end(t.future, t)
+  w.pool.workers.on_end(t.future, t, values)
 end
 
 -- A frame from the worker: START (1), SKIP (2), or a reply table; anything else breaks the
@@ -210,14 +210,14 @@ local function on_worker_end(w)
   -- The running task (if any) is lost; queued ones never started: the pool runs them again.
   while w.qhead <= w.qtail do
     local t = queue_pop(w)
-    t.ended, t.ended_at = true, p.ended_at
-    if t.started and t.seq <= w.written then
+    t.ended_at = p.ended_at or loop.now()
+    if not t.queued and t.seq <= w.written then
       t.code, t.signal, t.rusage = p.code, p.signal, p.rusage
       t.lost = w.protocol_error and ("protocol error: " .. w.protocol_error) or cause_of(p)
     else
       t.unstarted = true
     end
-    t.on_end(t.future, t)
+    ws.on_end(t.future, t)
   end
   loop.wake_all(ws.waiters)
 end
@@ -313,7 +313,8 @@ function M.has_room(pool)
   return w ~= nil or new == true
 end
 
--- start(pool, future, on_end) -> task handle | nil, message. The handle is `queued` until the
+-- start(pool, future, on_end) -> task handle | nil, message; on_end(future, handle, values)
+-- when the task is over. The handle is `queued` until the
 -- worker starts it; then `on_start(handle)` is called (the pool starts the timeout there).
 function M.start(pool, f, on_end)
   local ws = pool.workers
@@ -327,17 +328,17 @@ function M.start(pool, f, on_end)
     w, err = new_worker(pool)
     if not w then return nil, "cannot start a lua worker: " .. tostring(err) end
   end
-  -- Every field the handle will hold, so it is allocated once at its final size.
+  ws.on_end = on_end
+  -- Every field the handle will hold (8: the smallest table part that fits them), so it is
+  -- allocated once at its final size. Its values go to on_end, not into the handle.
   local t = setmetatable({ worker = w, pid = w.pid, pgid = w.pid, started_at = loop.now(),
-                           on_end = on_end, future = f, seq = w.nsent + 1, queued = false,
-                           started = false, ended = false, ended_at = nil, values = nil }, Task)
+                           future = f, seq = w.nsent + 1, queued = false, ended_at = nil }, Task)
   w.nsent = w.nsent + 1
   ws.inflight = ws.inflight + 1
   w.qtail = w.qtail + 1
   w.q[w.qtail] = t
   if w.qtail == w.qhead then
     -- An idle worker starts it on arrival: it is running now, and the worker need not say so.
-    t.started = true
     send(w, HEAD_FRAME)
   else
     t.queued = true
@@ -372,7 +373,7 @@ end
 -- stop(steps): a queued task is skipped by the worker (cancel frame); a running one ends
 -- with the worker's group. True when it had an effect.
 function Task:stop(steps)
-  if self.ended then return false end
+  if self.ended_at then return false end
   if self.queued then
     if self.cancel_requested then return false end
     self.cancel_requested, self.cancel_steps = true, steps
@@ -383,7 +384,7 @@ function Task:stop(steps)
 end
 
 function Task:send(sig)
-  if self.ended or self.queued then return false end
+  if self.ended_at or self.queued then return false end
   return self.worker.proc:send(sig)
 end
 

@@ -309,7 +309,7 @@ function Workflow:run()
     if nrunning == 0 then break end
     -- Wait for any running job to end.
     local done_f
-    for f in pairs(running) do waiting[#waiting + 1] = f.waiters end
+    for f in pairs(running) do waiting[#waiting + 1] = f:_waiters() end
     loop.wait_for(function()
       for f in pairs(running) do if f:done() then done_f = f; return true end end
       return false
