@@ -5,6 +5,7 @@
 -- INT/TERM/HUP. Coroutines started with `go` are resumed from here; plain code blocks in
 -- `run_until`. It is not a general-purpose loop: no sockets, no threads.
 local core = require "corral.core"
+local heap_mod = require "corral.heap"
 
 local M = {}
 
@@ -14,7 +15,7 @@ assert(core.epoll_add(ep, tfd))
 local armed = math.huge          -- deadline the timerfd is armed for
 
 local watchers = {}              -- fd -> callback(fd)
-local heap, nheap = {}, 0        -- timers: min-heap of { at, fn, seq }
+local heap = {}                  -- timers: min-heap of { at, fn, seq } (corral.heap)
 local seq = 0
 local ready, nready = {}, 0      -- coroutines to resume, with their resume values
 local owned = setmetatable({}, { __mode = "k" })   -- coroutines started by go()
@@ -53,35 +54,6 @@ end
 
 local function heap_less(a, b) return a.at < b.at or (a.at == b.at and a.seq < b.seq) end
 
-local function heap_push(t)
-  nheap = nheap + 1
-  local i = nheap
-  heap[i] = t
-  while i > 1 do
-    local p = i // 2
-    if heap_less(heap[p], heap[i]) then break end
-    heap[p], heap[i] = heap[i], heap[p]
-    i = p
-  end
-end
-
-local function heap_pop()
-  local top = heap[1]
-  heap[1] = heap[nheap]
-  heap[nheap] = nil
-  nheap = nheap - 1
-  local i = 1
-  while true do
-    local l, r, m = 2 * i, 2 * i + 1, i
-    if l <= nheap and heap_less(heap[l], heap[m]) then m = l end
-    if r <= nheap and heap_less(heap[r], heap[m]) then m = r end
-    if m == i then break end
-    heap[m], heap[i] = heap[i], heap[m]
-    i = m
-  end
-  return top
-end
-
 local function arm(at)
   if at ~= armed then
     armed = at
@@ -93,7 +65,7 @@ end
 function M.timer(delay, fn)
   seq = seq + 1
   local t = { at = now() + delay, fn = fn, seq = seq }
-  heap_push(t)
+  heap_mod.push(heap, t, heap_less)
   if t.at < armed then arm(t.at) end
   return t
 end
@@ -103,14 +75,14 @@ function M.cancel_timer(t)
 end
 
 local function next_deadline()
-  while nheap > 0 and heap[1].fn == nil do heap_pop() end
-  return nheap > 0 and heap[1].at or math.huge
+  while heap[1] and heap[1].fn == nil do heap_mod.pop(heap, heap_less) end
+  return heap[1] and heap[1].at or math.huge
 end
 
 local function run_timers()
   local t0 = now()
-  while nheap > 0 and heap[1].at <= t0 do
-    local t = heap_pop()
+  while heap[1] and heap[1].at <= t0 do
+    local t = heap_mod.pop(heap, heap_less)
     local fn = t.fn
     if fn then
       t.fn = nil

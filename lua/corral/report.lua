@@ -6,6 +6,7 @@
 -- Reads corral's JSON-lines journals, a pool's or a workflow's. A torn last line (a crash
 -- mid-write) is skipped and counted, as corral.joblog does.
 local cjson = require "cjson.safe"
+local heap = require "corral.heap"
 
 local M = {}
 
@@ -111,32 +112,7 @@ local function cpu(a)
   return (num(ru.utime) or 0) + (num(ru.stime) or 0)
 end
 
--- A min-heap of numbers or of { key, value } pairs, for slot assignment.
-local function push(h, v, less)
-  h[#h + 1] = v
-  local i = #h
-  while i > 1 do
-    local p = i // 2
-    if not less(h[i], h[p]) then break end
-    h[i], h[p] = h[p], h[i]
-    i = p
-  end
-end
-
-local function pop(h, less)
-  local top, n = h[1], #h
-  h[1] = h[n]; h[n] = nil; n = n - 1
-  local i = 1
-  while true do
-    local l, r, m = 2 * i, 2 * i + 1, i
-    if l <= n and less(h[l], h[m]) then m = l end
-    if r <= n and less(h[r], h[m]) then m = r end
-    if m == i then break end
-    h[i], h[m] = h[m], h[i]
-    i = m
-  end
-  return top
-end
+local push, pop = heap.push, heap.pop   -- free slots and busy { end, slot } pairs
 
 local function num_less(a, b) return a < b end
 local function busy_less(a, b) return a[1] < b[1] end
