@@ -363,6 +363,64 @@ static int l_encode(lua_State *L) {
   return 1;
 }
 
+/* encode_pack(root, ...) -> frame: what encode(table.pack(...), root) gives, without making
+ * the table (a lua task is sent as table.pack(fn, args...): one per task of a map). */
+static int l_encode_pack(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1);
+  int n = lua_gettop(L) - 1;
+  luaL_checkstack(L, 8, "too many values to encode");
+  Enc enc;
+  Enc *e = &enc;
+  e->p = e->small;
+  e->n = 0;
+  e->cap = sizeof e->small;
+  e->depth = 1;
+  e->open[0] = NULL;  /* the pack is no table of the caller's: it cannot be met again */
+  e->err[0] = 0;
+  e->root = root;
+  e->functions = 1;
+  e->max = DEFAULT_MAX_SIZE;
+  int narr = 0;
+  while (narr < n && !lua_isnil(L, 2 + narr)) narr++;
+  uint64_t nhash = 1;  /* "n" */
+  for (int i = narr + 1; i <= n; i++)
+    if (!lua_isnil(L, 1 + i)) nhash++;
+  int top = lua_gettop(L);
+  unsigned char hdr[4] = {0};
+  int rc = put(e, hdr, 4) || put_byte(e, 'T') || put_varint(e, (uint64_t)narr);
+  for (int i = 1; rc == 0 && i <= narr; i++) {
+    lua_pushinteger(L, i);
+    e->keyidx[0] = lua_gettop(L);
+    rc = enc_value(L, e, 1 + i);
+    lua_settop(L, top);
+  }
+  if (rc == 0) rc = put_varint(e, nhash);
+  for (int i = narr + 1; rc == 0 && i <= n; i++) {
+    if (lua_isnil(L, 1 + i)) continue;
+    lua_pushinteger(L, i);
+    e->keyidx[0] = lua_gettop(L);
+    rc = enc_value(L, e, e->keyidx[0]) || enc_value(L, e, 1 + i);
+    lua_settop(L, top);
+  }
+  if (rc == 0) {
+    lua_pushliteral(L, "n");
+    lua_pushinteger(L, n);
+    e->keyidx[0] = top + 1;
+    rc = enc_value(L, e, top + 1) || enc_value(L, e, top + 2);
+    lua_settop(L, top);
+  }
+  if (e->p != e->small && rc) free(e->p);
+  if (rc) {
+    lua_pushstring(L, e->err);
+    return lua_error(L);
+  }
+  size_t body = e->n - 4;
+  for (int i = 0; i < 4; i++) e->p[i] = (char)(body >> (8 * i));
+  lua_pushlstring(L, e->p, e->n);
+  if (e->p != e->small) free(e->p);
+  return 1;
+}
+
 /* ---------- decoder ---------- */
 
 typedef struct {
@@ -562,6 +620,7 @@ static void weak_table(lua_State *L, void *key, const char *mode) {
 void corral_open_wire(lua_State *L) {
   weak_table(L, &dump_cache, "k");
   weak_table(L, &load_cache, "v");
-  static const luaL_Reg fns[] = {{"encode", l_encode}, {"decode", l_decode}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"encode", l_encode}, {"encode_pack", l_encode_pack},
+                                   {"decode", l_decode}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -85,6 +85,34 @@ describe("wire round trip", function()
   end)
 end)
 
+describe("wire encode_pack", function()
+  it("gives what encode(table.pack(...)) gives, nils and all", function()
+    local cases = {
+      { n = 0 }, table.pack(1), table.pack(nil), table.pack(1, nil, 3), table.pack(nil, nil),
+      table.pack("a", { b = { 1.5, -0.0 } }, nil, true, nil), table.pack(math.mininteger, 1 / 0),
+    }
+    for _, c in ipairs(cases) do
+      local out = core.decode(core.encode_pack("task", table.unpack(c, 1, c.n)))
+      assert.are.same(c, out)
+      assert.are.same(core.decode(core.encode(c)), out)
+    end
+  end)
+
+  it("names a refused value's place in the pack, and refuses a cycle inside it", function()
+    assert.has_error(function() core.encode_pack("task", print) end,
+      "cannot encode C function at task[1]")
+    assert.has_error(function() core.encode_pack("task", 1, nil, { io.stdout }) end,
+      "cannot encode userdata at task[3][1]")
+    local c = {}
+    c.me = c
+    assert.has_error(function() core.encode_pack("task", c) end,
+      "cannot encode a table that contains itself at task[1].me")
+    local shared = {}
+    local out = core.decode(core.encode_pack("task", shared, shared))
+    assert.are.same({ {}, {}, n = 2 }, out)
+  end)
+end)
+
 describe("wire refusals", function()
   local function refused(v, msg)
     assert.has_error(function() core.encode(v, "args") end, msg)

@@ -69,7 +69,7 @@ M.lua = {
     else
       bad(fname, "function or \"module.fn\" expected, got " .. type(fn))
     end
-    local ok, frame = pcall(core.encode, table.pack(fn, ...), "task")
+    local ok, frame = pcall(core.encode_pack, "task", fn, ...)   -- table.pack(fn, ...)
     if not ok then
       local msg = tostring(frame):gsub("task%[(%d+)%]", function(i)
         i = tonumber(i)
