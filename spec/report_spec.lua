@@ -257,6 +257,37 @@ describe("the journal's start events", function()
   end)
 end)
 
+describe("a journal read as it grows", function()
+  it("reads only what was appended; a line finished later waits; truncation starts again", function()
+    local report = require "corral.report"
+    local path = H.tmpdir() .. "/grow.jsonl"
+    local done = '{"id":1,"name":"a","status":"ok","start":100.0,"duration":1.0}\n'
+    local start2 = '{"event":"start","id":2,"name":"b","attempt":1,"start":101.0}'
+    local f = assert(io.open(path, "w"))
+    f:write(done, start2:sub(1, 20))               -- the writer is mid-line
+    f:close()
+    local rd = report.reader(path)
+    local r = assert(rd:update())
+    assert.are.same({ 1, 0, false }, { #r.attempts, #r.running, r.torn })
+    f = assert(io.open(path, "a"))
+    f:write(start2:sub(21), "\n")
+    f:close()
+    r = assert(rd:update())
+    assert.are.equal(1, #r.running)
+    assert.are.equal("b", r.running[1].name)
+    f = assert(io.open(path, "a"))
+    f:write('{"id":2,"name":"b","status":"failed","start":101.0,"duration":0.5,"attempt":1}\n')
+    f:close()
+    r = assert(rd:update())
+    assert.are.same({ 2, 0, 3 }, { #r.attempts, #r.running, r.attempts[2].seq })
+    f = assert(io.open(path, "w"))                 -- replaced by a shorter file
+    f:write(done)
+    f:close()
+    r = assert(rd:update())
+    assert.are.same({ 1, 0 }, { #r.attempts, #r.running })
+  end)
+end)
+
 describe("corral status", function()
   it("shows a live workflow's running job, counts and ETA, then its end", function()
     local d = H.tmpdir()

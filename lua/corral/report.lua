@@ -33,65 +33,114 @@ end
 
 M.key_of = key_of
 
--- load(path) -> run | nil, message naming the path.
 -- run = { path, attempts = {..ended, file order..}, running = {..start events not ended..},
 --         runs = {..run events..}, workflow = bool, torn = bool, bad = n }
 -- Each attempt: the record's fields plus `finish` (start + duration), `key` and `index`;
 -- every record and event also gets `seq`, its line number.
-function M.load(path)
-  local fh, err = io.open(path, "rb")
+local function new_run(path)
+  return { path = path, attempts = {}, running = {}, runs = {}, workflow = false,
+           torn = false, bad = 0, starts = 0 }
+end
+
+-- A journal read as it grows (corral status reads it again every second): each update reads
+-- only what was appended since the last one. A last line without its newline waits for the
+-- next update, unless `final` (nothing more will come): then it is read, or counted as torn.
+local Reader = {}
+Reader.__index = Reader
+
+function M.reader(path)
+  -- open: task key -> its start event not ended yet. A task's attempts run one after
+  -- another, so any outcome of the task ends what started before it (a lua task handed to a
+  -- worker and cancelled there before it began is journalled as attempt 0, not as its
+  -- start's attempt).
+  return setmetatable({ path = path, offset = 0, seq = 0, partial = "", open = {},
+                        run = new_run(path) }, Reader)
+end
+
+function Reader:line(line, complete)
+  local run = self.run
+  self.seq = self.seq + 1
+  local seq = self.seq
+  if line == "" then return end
+  local r = cjson.decode(line)
+  -- an outcome without a numeric start cannot be placed in time: unreadable, as corral
+  -- always writes one
+  if type(r) == "table" and r.event == nil and not num(r.start) then r = nil end
+  if type(r) ~= "table" then
+    if complete then run.bad = run.bad + 1 else run.torn = true end
+  elseif r.event ~= nil then
+    r.seq = seq                          -- line number: what came after a run event
+    r.start = num(r.start)
+    if r.event == "start" then
+      run.starts = run.starts + 1
+      self.open[key_of(r)] = r
+    elseif r.event == "run" then
+      r.total = math.tointeger(num(r.total))
+      run.runs[#run.runs + 1] = r
+    end                                  -- an event kind from a newer corral: not ours
+  else
+    r.seq = seq
+    local s = r.start
+    r.duration = num(r.duration) or 0
+    r.finish = s + r.duration
+    r.key = key_of(r)
+    r.status = type(r.status) == "string" and r.status or "?"
+    if r.hash ~= nil then run.workflow = true end
+    r.index = #run.attempts + 1
+    run.attempts[r.index] = r
+    self.open[r.key] = nil
+  end
+end
+
+-- update([final]) -> run | nil, message naming the path.
+function Reader:update(final)
+  local fh, err = io.open(self.path, "rb")
   if not fh then return nil, err end
+  local size = fh:seek("end")
+  if size and size < self.offset then    -- truncated or replaced: read it again from the start
+    local path = self.path
+    for k in pairs(self) do self[k] = nil end
+    for k, v in pairs(M.reader(path)) do self[k] = v end
+  end
+  fh:seek("set", self.offset)
   local text, rerr = fh:read("a")
   fh:close()
-  if not text then return nil, path .. ": " .. tostring(rerr) end
-  local run = { path = path, attempts = {}, running = {}, runs = {}, workflow = false,
-                torn = false, bad = 0, starts = 0 }
-  -- task key -> its start event not ended yet. A task's attempts run one after another, so
-  -- any outcome of the task ends what started before it (a lua task handed to a worker and
-  -- cancelled there before it began is journalled as attempt 0, not as its start's attempt).
-  local open = {}
-  local pos, len, seq = 1, #text, 0
-  while pos <= len do
+  if not text then return nil, self.path .. ": " .. tostring(rerr) end
+  self.offset = self.offset + #text
+  if self.partial ~= "" then text = self.partial .. text end
+  local pos, len = 1, #text
+  while true do
     local nl = text:find("\n", pos, true)
-    local line = text:sub(pos, (nl or len + 1) - 1)
-    pos = (nl or len) + 1
-    seq = seq + 1
-    if line ~= "" then
-      local r = cjson.decode(line)
-      -- an outcome without a numeric start cannot be placed in time: unreadable, as corral
-      -- always writes one
-      if type(r) == "table" and r.event == nil and not num(r.start) then r = nil end
-      if type(r) ~= "table" then
-        if nl then run.bad = run.bad + 1 else run.torn = true end
-      elseif r.event ~= nil then
-        r.seq = seq                          -- line number: what came after a run event
-        r.start = num(r.start)
-        if r.event == "start" then
-          run.starts = run.starts + 1
-          open[key_of(r)] = r
-        elseif r.event == "run" then
-          r.total = math.tointeger(num(r.total))
-          run.runs[#run.runs + 1] = r
-        end                                  -- an event kind from a newer corral: not ours
-      else
-        r.seq = seq
-        local s = r.start
-        r.duration = num(r.duration) or 0
-        r.finish = s + r.duration
-        r.key = key_of(r)
-        r.status = type(r.status) == "string" and r.status or "?"
-        if r.hash ~= nil then run.workflow = true end
-        r.index = #run.attempts + 1
-        run.attempts[r.index] = r
-        open[r.key] = nil
-      end
-    end
+    if not nl then break end
+    self:line(text:sub(pos, nl - 1), true)
+    pos = nl + 1
   end
-  if #run.attempts == 0 and run.starts == 0 and #run.runs == 0 and (run.bad > 0 or run.torn) then
-    return nil, path .. ": not a corral journal (no JSON record in it)"
+  self.partial = pos <= len and text:sub(pos) or ""
+  if final and self.partial ~= "" then
+    self:line(self.partial, false)
+    self.partial = ""
   end
-  for _, ev in pairs(open) do run.running[#run.running + 1] = ev end
+  local run = self.run
+  run.running = {}
+  for _, ev in pairs(self.open) do run.running[#run.running + 1] = ev end
   table.sort(run.running, function(a, b) return (num(a.start) or 0) < (num(b.start) or 0) end)
+  return run
+end
+
+-- not_journal(run) -> message when nothing in the file was a record of corral's
+local function not_journal(run)
+  if #run.attempts == 0 and run.starts == 0 and #run.runs == 0 and (run.bad > 0 or run.torn) then
+    return run.path .. ": not a corral journal (no JSON record in it)"
+  end
+end
+M.not_journal = not_journal
+
+-- load(path) -> run | nil, message naming the path: the whole journal, as it is now.
+function M.load(path)
+  local run, err = M.reader(path):update(true)
+  if not run then return nil, err end
+  err = not_journal(run)
+  if err then return nil, err end
   return run
 end
 

@@ -143,9 +143,11 @@ function M.main(argv)
   end
   if not path then fail("missing JOURNAL") end
   local tty = not once and require("corral.progress").isatty(1)
+  local reader = report.reader(path)
   while true do
-    local run, err = report.load(path)
-    if not run then fail(err) end
+    local run, err = reader:update(not tty)        -- on a terminal: only what was appended
+    err = err or (run and report.not_journal(run))
+    if err then fail(err) end
     local now = core.time()
     local st = M.state(run, now)
     local text = M.text(run, st, now)
