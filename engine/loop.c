@@ -193,7 +193,10 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len) {
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
   if (pthread_sigmask(SIG_BLOCK, &pipe_set, &old) != 0) return write(fd, buf, len);
-  int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+  /* Only a SIGPIPE blocked before can be pending now (one not blocked was delivered or
+   * discarded): the sigpending call is saved in the usual case. */
+  int was_pending = sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 &&
+                    sigismember(&pending, SIGPIPE);
   ssize_t n;
   do n = write(fd, buf, len);
   while (n < 0 && errno == EINTR);
@@ -207,13 +210,21 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len) {
   return n;
 }
 
+/* write(fd, s [, offset [, sigpipe]]) -> bytes written (0: would block) | nil, msg, errno.
+ * A reader that is gone gives EPIPE, unless sigpipe: then SIGPIPE as for any plain write. */
 static int l_write(lua_State *L) {
   int fd = checkfd(L, 1);
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
   lua_Integer off = luaL_optinteger(L, 3, 0);
   luaL_argcheck(L, off >= 0 && (size_t)off <= len, 3, "offset out of range");
-  ssize_t n = write_nosigpipe(fd, s + off, len - (size_t)off);
+  ssize_t n;
+  if (lua_toboolean(L, 4)) {  /* sigpipe: a plain write (a worker dies of its parent's end) */
+    do n = write(fd, s + off, len - (size_t)off);
+    while (n < 0 && errno == EINTR);
+  } else {
+    n = write_nosigpipe(fd, s + off, len - (size_t)off);
+  }
   if (n < 0) {
     if (errno == EAGAIN) { lua_pushinteger(L, 0); return 1; }
     return corral_oserror(L, "write");

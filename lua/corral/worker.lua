@@ -20,10 +20,12 @@ local M = {}
 -- Replies carry no bytecode: the parent never loads code from a worker.
 local NO_FUNCTIONS = { functions = false }
 
+-- A plain write: if the parent has closed its end, SIGPIPE ends this worker, as it would any
+-- pipeline member whose reader is gone (and saves the signal-mask calls of a guarded write).
 local function write_all(fd, s)
   local off = 0
   while off < #s do
-    local n, err = core.write(fd, s, off)
+    local n, err = core.write(fd, s, off, true)
     if not n then error(err, 0) end
     off = off + n
   end
