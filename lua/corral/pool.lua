@@ -37,8 +37,8 @@ function M.new(opts)
   if o.executor == "lua" and (o.cgroup or o.limits) then
     error(("bad option '%s' to 'pool' (command pools only: shell, exec)"):format(o.cgroup and "cgroup" or "limits"), 2)
   end
-  if (o.launcher or "local") ~= "local" then
-    error("bad option 'launcher' to 'pool' (only \"local\" is available in this build)", 2)
+  if o.slurm and o.launcher ~= "slurm" then
+    error("bad option 'slurm' to 'pool' (only with launcher = \"slurm\")", 2)
   end
   local self = setmetatable({
     opts = o,
@@ -58,6 +58,7 @@ function M.new(opts)
   self.returns_record = self.kind.returns_record
   self.runner = o.executor == "lua" and workers or runners[o.executor]
   if o.executor == "lua" then workers.init() end
+  if o.launcher == "slurm" then require("corral.slurm").setup(self) end
   if o.joblog then
     local log, err = joblog.open(o.joblog)
     if not log then error(err, 2) end
@@ -105,6 +106,7 @@ end
 local function outcome(f, h)
   if f.cancelled then return "cancelled", f.cancel_reason end
   if f.timed_out then return "timeout", ("timed out after %gs"):format(f.timeout) end
+  if h.start_error then return "error", h.start_error end      -- a slurm step never started
   if h.lost then return "lost", h.lost end
   if h.failure then return "failed", h.failure end
   if h.signal then return "signaled" end
@@ -137,7 +139,7 @@ function Pool:_ended(f, h)
     id = f.id, name = f.name, status = status, code = h.code, signal = h.signal,
     values = h.values or { n = 0 }, error = err or h.note, oom = h.oom,
     stdout = h:output("out"), stderr = h:output("err"),
-    pid = h.pid, host = HOST, attempt = f.attempt, start = f.start,
+    pid = h.pid, host = h.host or HOST, attempt = f.attempt, start = f.start,
     duration = (h.ended_at or loop.now()) - h.started_at, rusage = h.rusage,
     interrupted = f.interrupted, traceback = h.traceback,
   }
