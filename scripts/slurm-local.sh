@@ -34,16 +34,29 @@ kill_pidfile() {
   done
 }
 
+# stepds: the live slurmstepd processes of this cluster (they run in its log directory).
+stepds() {
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = slurmstepd ] || continue
+    case $(readlink "$p/cwd" 2>/dev/null) in "$dir"/*) ;; *) continue ;; esac
+    grep -q '^State:[[:space:]]*Z' "$p/status" 2>/dev/null || echo "${p#/proc/}"
+  done
+}
+
 down() {
   [ -f "$MARK" ] || die "$dir was not made by '$0 up' (no marker file); not touching it"
   if [ -f "$dir/slurm.conf" ]; then
     # every job of this cluster, so that steps die now and slurmd has nothing left to wait for
     SLURM_CONF="$dir/slurm.conf" scancel --quiet --full -u root >/dev/null 2>&1
   fi
+  # A stepd still finishing when slurmd goes waits for it forever: let them end first (5 s).
+  i=0
+  while [ -n "$(stepds)" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
   kill_pidfile "$dir/run/slurmd.pid" & a=$!
   kill_pidfile "$dir/run/slurmctld.pid" & b=$!
   wait $a $b
   kill_pidfile "$dir/run/munged.pid"
+  for p in $(stepds); do kill -KILL "$p" 2>/dev/null; done
   rm -rf "$dir"
 }
 
