@@ -34,6 +34,9 @@ describe("slurm allocation", function()
       assert.is_true(live_jobs()[j])
       local r = pool:submit("echo $SLURM_JOB_ID"):wait()
       assert.are.equal(j .. "\n", r.stdout)
+      -- env is merged over the step's environment, on the node
+      r = pool:submit("echo $SLURM_JOB_ID $X", { env = { X = "x" } }):wait()
+      assert.are.equal(j .. " x\n", r.stdout)
     end
     assert.is_true(job_gone(j))
   end)

@@ -14,7 +14,6 @@ local loop = require "corral.loop"
 local proc = require "corral.proc"
 local group = require "corral.group"
 local luacmd = require "corral.luacmd"
-local options = require "corral.options"
 local lifeline = require "corral.lifeline"
 local shim = require "corral.slurm_shim"
 
@@ -255,10 +254,21 @@ function M.commands.start(pool, f, on_end)
   local o, po = f.opts, pool.opts
   if o.linger then return nil, 'linger is not available with launcher = "slurm"' end
   if o.cgroup or o.limits then return nil, 'cgroup and limits are not available with launcher = "slurm"' end
-  local env = pool.env
-  if o.env or o.clearenv then env = options.environment(o.env, o.clearenv, pool.env) end
+  -- env is merged on the node, over the step's environment (SLURM_JOB_ID etc.), not ours:
+  -- the shim gets the changes, "K=V" to set and "K" to remove.
+  local changes, clear = {}, pick(o, po, "clearenv", false)
+  for _, t in ipairs { (not o.clearenv) and po.env or {}, o.env or {} } do
+    for k, v in pairs(t) do changes[k] = v end
+  end
+  local env = nil
+  if next(changes) or clear then
+    env = { clear = clear }
+    for k, v in pairs(changes) do env[#env + 1] = v == false and k or (k .. "=" .. tostring(v)) end
+    table.sort(env)
+  end
   local argv = srun_argv(pool, "corral")
-  append(argv, luacmd.argv(po.interpreter, "corral.slurm_shim", f.argv, pick(o, po, "cwd"), env,
+  append(argv, luacmd.argv(po.interpreter, "corral.slurm_shim", f.argv, pick(o, po, "cwd"),
+    env, env and env.clear or false,
     pick(o, po, "setsid", false), false, flat_termseq(f.termseq)))
   local self = setmetatable({ on_end = on_end, stderr_to = pick(o, po, "stderr", "capture"),
                               termseq = f.termseq, pool = pool }, Step)

@@ -61,8 +61,23 @@ local function end_group(pgid, termseq, ep)
   end
 end
 
--- main(argv, cwd, env, setsid, linger, termseq): env is a list of "K=V" or nil (inherit).
-function M.main(argv, cwd, env, setsid, linger, termseq)
+-- The command's environment: this step's (or none, clear), then the changes ("K=V" sets,
+-- "K" removes).
+local function environment(changes, clear)
+  if not changes and not clear then return nil end
+  local vars = clear and {} or core.environ()
+  for _, kv in ipairs(changes or {}) do
+    local k, v = kv:match("^([^=]*)=(.*)$")
+    if k then vars[k] = v else vars[kv] = nil end
+  end
+  local list = {}
+  for k, v in pairs(vars) do list[#list + 1] = k .. "=" .. v end
+  return list
+end
+
+-- main(argv, cwd, env, clear, setsid, linger, termseq): env is a list of changes or nil.
+function M.main(argv, cwd, env, clear, setsid, linger, termseq)
+  env = environment(env, clear)
   local sigfd = core.sigcatch(HELD)
   say(("%sstep %s.%s %s\n"):format(M.MARK, os.getenv("SLURM_JOB_ID") or "?",
     os.getenv("SLURM_STEP_ID") or "?", hostname()))
