@@ -134,6 +134,18 @@ local function append(t, list)
   return t
 end
 
+-- A worker's srun passes most signals on to its step (INT too: --quit-on-interrupt), but
+-- KILL would leave the step running: that one becomes TERM, on which srun cancels the step.
+local function worker_send(p, sig)
+  if p.reaped then return false end
+  local name = core.signame(core.signum(sig))
+  return core.kill(p.pid, name == "KILL" and "TERM" or sig) and true or false
+end
+
+local function worker_kill_now(p)
+  if not p.reaped then core.kill(p.pid, "TERM") end
+end
+
 -- worker_launch(pool, spec, on_end) -> proc: corral.workers' hook. spec.fds[3] and [4] are the
 -- worker's protocol pipes; here they become srun's stdin and stdout, and a shell in the step
 -- moves them back to fds 3 and 4, with stdout going to stderr (a task's print must not mix
@@ -141,7 +153,7 @@ end
 function M.worker_launch(pool, spec, on_end)
   local o = pool.opts
   local argv = append(srun_argv(pool, "corral-worker"),
-    { "/bin/sh", "-c", 'exec "$@" 3<&0 4>&1 0</dev/null 1>&2', "sh" })
+    { "--quit-on-interrupt", "/bin/sh", "-c", 'exec "$@" 3<&0 4>&1 0</dev/null 1>&2', "sh" })
   append(argv, luacmd.argv(o.interpreter, "corral.worker", 3, 4, o.init))
   spec.argv = argv
   spec.stdin, spec.stdout = spec.fds[3], spec.fds[4]
@@ -149,12 +161,14 @@ function M.worker_launch(pool, spec, on_end)
   if spec.stderr == nil or spec.stderr == "capture" then spec.stderr = "inherit" end
   spec.termseq = SRUN_END
   -- srun exits 128 + N when its task was killed by signal N (a worker never exits > 128 itself)
-  return proc.start(spec, function(p)
+  local p, err, errno = proc.start(spec, function(p)
     if p.code and p.code > 128 and p.code < 128 + 65 then
       p.code, p.signal = nil, core.signame(p.code - 128) or tostring(p.code - 128)
     end
     on_end(p)
   end)
+  if p then p.send, p.kill_now = worker_send, worker_kill_now end
+  return p, err, errno
 end
 
 -- exec/shell tasks ---------------------------------------------------------------------------
