@@ -226,7 +226,7 @@ local function deliver(self, text)
   if where == "capture" then self.err_text = text
   elseif where == "inherit" then io.stderr:write(text)
   elseif type(where) == "table" and where.path then
-    local f = io.open(where.path, "ab")
+    local f = io.open(where.path, where.append and "ab" or "wb")   -- as spawn opens it
     if f then f:write(text); f:close() end
   elseif math.type(where) == "integer" then
     core.write(where, text)
