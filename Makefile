@@ -14,7 +14,8 @@ SRC      := $(wildcard engine/*.c)
 OBJ      := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(SRC))
 MODULE   := $(BUILD)/corral/core.so
 
-DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config parallel luarocks chromium
+DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config parallel luarocks chromium \
+            slurmctld slurmd slurm-client munge
 BENCHDEBS:= parallel python3
 
 .PHONY: all deps test demo bench asan valgrind fuzz install clean

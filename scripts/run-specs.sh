@@ -26,7 +26,27 @@ files="$*"
 [ -n "$files" ] || files=$(ls spec/*_spec.lua)
 pass=0 fail=0 skip=0 failed_files=""
 out=$(mktemp)
+# spec/slurm_*spec.lua run against a throwaway cluster (scripts/slurm-local.sh), brought up
+# before the first of them and down after the last. When it cannot come up (not root, no
+# packages), they see CORRAL_SLURM_SKIP and report every test as skipped, with the reason.
+slurm_dir=""
+slurm_up() {
+  [ -n "$slurm_dir$CORRAL_SLURM_SKIP" ] && return
+  if [ -n "$SLURM_CONF" ] && [ -n "$CORRAL_SLURM_EXTERNAL" ]; then return; fi
+  slurm_dir=$(mktemp -d -u /tmp/corral-slurm.XXXXXX)
+  if reason=$(SLURM_LOCAL_CPUS=${SLURM_LOCAL_CPUS:-8} SLURM_LOCAL_CTLD_PORT=${SLURM_LOCAL_CTLD_PORT:-16917} \
+              SLURM_LOCAL_SLURMD_PORT=${SLURM_LOCAL_SLURMD_PORT:-16918} scripts/slurm-local.sh up "$slurm_dir" 2>&1 >/dev/null); then
+    export SLURM_CONF="$slurm_dir/slurm.conf"
+  else
+    slurm_dir=""
+    CORRAL_SLURM_SKIP="no local Slurm cluster: $(echo "$reason" | tail -1)"
+    export CORRAL_SLURM_SKIP
+  fi
+}
+slurm_down() { [ -n "$slurm_dir" ] && scripts/slurm-local.sh down "$slurm_dir"; slurm_dir=""; }
+trap slurm_down EXIT
 for f in $files; do
+  case $f in */slurm_*spec.lua) slurm_up ;; esac
   # lua5.4 by name: busted's "#!/usr/bin/env lua" follows Debian's lua alternative, which
   # installing luarocks (it pulls lua5.1, priority 110) turns to Lua 5.1.
   $VALGRIND lua5.4 "$BUSTED" -o TAP "$f" >"$out" 2>&1
@@ -51,6 +71,7 @@ for f in $files; do
   printf '%-34s %4d passed %3d failed %3d skipped\n' "$f" "$p" "$n" "$s"
   pass=$((pass + p)); fail=$((fail + n)); skip=$((skip + s))
 done
+slurm_down
 rm -f "$out"
 [ -n "$logs" ] && rm -rf "$logs"
 [ "$skip" != 0 ] && echo "$skip skipped"

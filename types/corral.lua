@@ -33,7 +33,8 @@
 
 ---@class corral.PoolOptions
 ---@field executor? "shell"|"exec"|"lua" what a task is (default "shell")
----@field launcher? "local" where tasks run (only "local" in this build)
+---@field launcher? "local"|"slurm" where tasks run: here, or as steps of one Slurm allocation (docs/slurm.md)
+---@field slurm? { partition?: string, time?: integer|string, account?: string, extra?: string[], srun_extra?: string[], jobid?: integer|string } launcher "slurm": salloc's options, or the allocation to use
 ---@field size? integer tasks running at once (default: number of CPUs)
 ---@field timeout? number seconds per task; then the termination sequence, status "timeout"
 ---@field termseq? string how a group is ended: signal, ms to wait, signal, … (default "TERM,200,KILL")

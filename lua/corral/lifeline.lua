@@ -145,6 +145,21 @@ function M.remove(pgid)
   free[nfree] = i
 end
 
+-- Slurm jobs share the slots with groups: job J is stored as -(JOB_BASE + J), below every task
+-- cgroup id (-n). The watchdog scancels them (corral.slurm registers the allocations it made).
+M.JOB_BASE = 1 << 30
+
+-- add_job(jobid) / remove_job(jobid): an allocation to scancel if this process dies.
+function M.add_job(jobid)
+  if jobid >= (1 << 31) - M.JOB_BASE then
+    return warn(("Slurm job id %d is too large for the lifeline; it will not be cancelled "
+      .. "if this process dies"):format(jobid))
+  end
+  M.add(-(M.JOB_BASE + jobid))
+end
+
+function M.remove_job(jobid) M.remove(-(M.JOB_BASE + jobid)) end
+
 -- watchdog_pid() -> pid of this process's watchdog, or nil when none is running.
 function M.watchdog_pid()
   check_fork()

@@ -133,6 +133,42 @@ local function cgroup_mode(v, fname, name)
   return v
 end
 
+-- slurm: { partition, time, account, extra = { salloc args }, srun_extra = { srun args },
+-- jobid = J (use that allocation; no salloc) }
+local function strlist(v, fname, name, key)
+  if type(v) ~= "table" then fail(fname, name, key .. ": list of strings expected, got " .. type(v)) end
+  for k, x in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > #v or type(x) ~= "string" then
+      fail(fname, name, ("%s: list of strings expected, bad item at [%s]"):format(key, tostring(k)))
+    end
+  end
+  return v
+end
+
+local function slurm(v, fname, name)
+  if type(v) ~= "table" then fail(fname, name, "table expected, got " .. type(v)) end
+  local out = {}
+  for k, x in pairs(v) do
+    if k == "partition" or k == "account" then
+      if type(x) ~= "string" or x == "" then fail(fname, name, k .. ": non-empty string expected, got " .. tostring(x)) end
+    elseif k == "time" then
+      if not (math.type(x) == "integer" and x > 0) and not (type(x) == "string" and x:match("^[%d:-]+$")) then
+        fail(fname, name, "time: minutes (integer) or a Slurm time string (\"1:00:00\") expected, got " .. tostring(x))
+      end
+    elseif k == "jobid" then
+      local j = math.type(x) == "integer" and x or (type(x) == "string" and x:match("^%d+$") and tonumber(x))
+      if not j or j < 1 then fail(fname, name, "jobid: a job id (positive integer) expected, got " .. (type(x) == "string" and ('"' .. x .. '"') or tostring(x))) end
+      x = j
+    elseif k == "extra" or k == "srun_extra" then
+      strlist(x, fname, name, k)
+    else
+      fail(fname, name, "unknown key '" .. tostring(k) .. "'")
+    end
+    out[k] = x
+  end
+  return out
+end
+
 M.pool = {
   executor = oneof("shell", "exec", "lua"),
   launcher = oneof("local", "slurm"),
@@ -141,7 +177,7 @@ M.pool = {
   timeout = seconds, termseq = termseq, on_interrupt = oneof("cancel", "drain", "forward"),
   retries = count, stdout = stdio, stderr = stdio, stdin = stdin, cwd = str, env = env,
   clearenv = boolean, cgroup = cgroup_mode, limits = limits, signals = boolean, joblog = str,
-  linger = boolean, setsid = boolean, slurm = anything, name = str,
+  linger = boolean, setsid = boolean, slurm = slurm, name = str,
 }
 
 M.task = {

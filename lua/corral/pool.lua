@@ -39,8 +39,8 @@ function M.new(opts)
   if o.executor == "lua" and (o.cgroup or o.limits) then
     error(("bad option '%s' to 'pool' (command pools only: shell, exec)"):format(o.cgroup and "cgroup" or "limits"), 2)
   end
-  if (o.launcher or "local") ~= "local" then
-    error("bad option 'launcher' to 'pool' (only \"local\" is available in this build)", 2)
+  if o.slurm and o.launcher ~= "slurm" then
+    error("bad option 'slurm' to 'pool' (only with launcher = \"slurm\")", 2)
   end
   local self = setmetatable({
     opts = o,
@@ -62,6 +62,7 @@ function M.new(opts)
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
   self.runner = o.executor == "lua" and workers or runners[o.executor]
   if o.executor == "lua" then workers.init(self) end
+  if o.launcher == "slurm" then require("corral.slurm").setup(self) end
   if o.joblog then
     local log, err = joblog.open(o.joblog)
     if not log then error(err, 2) end
@@ -109,6 +110,7 @@ end
 local function outcome(f, h)
   if f.cancelled then return "cancelled", f.cancel_reason end
   if f.timed_out then return "timeout", ("timed out after %gs"):format(f.timeout) end
+  if h.start_error then return "error", h.start_error end      -- a slurm step never started
   if h.lost then return "lost", h.lost end
   if h.failure then return "failed", h.failure end
   if h.signal then return "signaled" end
@@ -142,7 +144,7 @@ function Pool:_ended(f, h, values)
   -- size it needs (map makes one per task).
   local r = {
     id = f.id, name = f.name, status = status, values = values or { n = 0 }, pid = h.pid,
-    host = HOST, attempt = f.attempt, start = f.start,
+    host = h.host or HOST, attempt = f.attempt, start = f.start,
     duration = (h.ended_at or loop.now()) - h.started_at,
   }
   if h.code then r.code = h.code end

@@ -15,6 +15,7 @@ local core = require "corral.core"
 local M = {}
 
 local GRACE = 0.2           -- seconds between TERM and KILL
+local JOB_BASE = 1 << 30    -- corral.lifeline.JOB_BASE (not required here: it needs the loop)
 local POLL_MS = 5           -- between scans while waiting for the groups to go
 
 -- Groups of `list` with a live (non-zombie) member: orphans may stay zombies for long when
@@ -45,18 +46,41 @@ local function end_groups(set)
   for pg in pairs(left) do core.killpg(pg, "KILL") end
 end
 
+-- scancel each Slurm job (an allocation the owner made), all at once, and wait for them.
+local function cancel_jobs(jobs)
+  if #jobs == 0 then return end
+  local ep = core.epoll_create()
+  local left = {}
+  for _, j in ipairs(jobs) do
+    local pid, pidfd = core.spawn { argv = { "scancel", tostring(j) }, stdin = "null",
+                                    stdout = "null", stderr = "null" }
+    if pid then core.epoll_add(ep, pidfd); left[pidfd] = true end
+  end
+  local deadline = core.now() + 10
+  while next(left) and core.now() < deadline do
+    for _, fd in ipairs { core.epoll_wait(ep, 100) } do
+      local code, sig = core.reap(fd)
+      if code ~= false or sig ~= nil then core.epoll_del(ep, fd); left[fd] = nil end
+    end
+  end
+end
+
 -- main(slots_fd, owner_pid): a negative slot -n is the owner's task cgroup task-n
--- (corral.cgroup): killed with cgroup.kill, then removed with the owner's cgroup parents.
+-- (corral.cgroup): killed with cgroup.kill, then removed with the owner's cgroup parents;
+-- one below -JOB_BASE is a Slurm job (corral.lifeline.add_job), cancelled first.
 function M.main(slots_fd, owner)
   core.sigcatch { "INT", "TERM", "HUP" }
   core.set_blocking(0, true)
   repeat
     local data = core.read(0, 512)
   until not data or data == ""             -- EOF (or a read error: the owner is unreachable)
-  local set, cgroups = {}, {}
+  local set, cgroups, jobs = {}, {}, {}
   for _, pg in ipairs(core.slots_read(slots_fd) or {}) do
-    if pg > 1 then set[pg] = true elseif pg < 0 then cgroups[#cgroups + 1] = -pg end
+    if pg > 1 then set[pg] = true
+    elseif pg <= -JOB_BASE then jobs[#jobs + 1] = -pg - JOB_BASE
+    elseif pg < 0 then cgroups[#cgroups + 1] = -pg end
   end
+  cancel_jobs(jobs)
   end_groups(set)
   -- and the owner's cgroup parents, left behind when it exited without closing its Lua state
   if owner then pcall(function() require("corral.cgroup").reap_owner(owner, cgroups) end) end

@@ -265,6 +265,8 @@ local function new_worker(pool)
     local pid, pidfd = fs:fork(spec.fds)
     if pid then p = proc.watch(pid, pidfd, nil, nil, spec, function() on_worker_end(w) end)
     else err = pidfd end
+  elseif pool.worker_launch then         -- another launcher (corral.slurm: a job step)
+    p, err, errno = pool.worker_launch(pool, spec, function() on_worker_end(w) end)
   else
     spec.argv = luacmd.argv(o.interpreter, "corral.worker", 3, 4, o.init)
     spec.block_int = true       -- until worker.main makes SIGINT fatal again (see there)
