@@ -200,6 +200,17 @@ if [ "$HAVE_CODEC" = yes ]; then
 else
   say "lua pools: skipped (no codec)"
 fi
+# --- E. the Slurm launcher: steps on a throwaway single-node cluster (root only) ------------------
+: >"$TMP/slurm.md"
+SLURM_SKIP=""
+if [ "$(id -u)" != 0 ]; then SLURM_SKIP="needs root (scripts/slurm-local.sh starts the daemons)"
+elif ! command -v slurmctld >/dev/null; then SLURM_SKIP="Slurm is not installed (make deps)"
+else
+  say "E. slurm launcher (scripts/bench/slurm.sh 200 3)"
+  scripts/bench/slurm.sh 200 3 >"$TMP/slurm.md" 2>"$TMP/slurm.err" ||
+    { SLURM_SKIP="scripts/bench/slurm.sh failed: $(tail -c 300 "$TMP/slurm.err" | tr '\n' ' ')"
+      warn "$SLURM_SKIP"; : >"$TMP/slurm.md"; }
+fi
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.7) }' &&
@@ -361,6 +372,20 @@ function pools (executor = "lua") could not run; scripts/bench/lua_pools.lua and
 scripts/bench/py_pools.py are ready and run as soon as it is.
 EOF
 fi
+cat <<EOF
+
+## E. Slurm launcher
+
+\`scripts/bench/slurm.sh 200 3\` (run by make bench as root: it brings up a throwaway
+single-node cluster with scripts/slurm-local.sh, node CPUs=8 overcommitted on the cores, and
+takes it down). 200 \`true\` tasks per measurement, median of 3 runs alternating between the
+tools; corral's rate includes \`salloc\` at pool creation and the release at \`<close>\`. Each
+corral step is \`srun --exact\` + the corral shim (a \`lua5.4\` on the node that reports exact
+outcomes, docs/slurm.md) + the command.
+
+EOF
+  if [ -n "$SLURM_SKIP" ]; then echo "Not measured in this run: $SLURM_SKIP."
+  else cat "$TMP/slurm.md"; fi
 if [ -n "$WARN" ]; then
   echo
   echo "## Warnings from this run"

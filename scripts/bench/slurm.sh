@@ -1,7 +1,7 @@
 #!/bin/sh
-# The slurm launcher's benchmark (not part of `make bench`: it needs root for a throwaway
-# cluster). Brings a single-node cluster up with 8 CPUs (overcommitted on small machines),
-# runs scripts/bench/slurm.lua, prints its markdown section, brings the cluster down.
+# The slurm launcher's benchmark (make bench runs it as root: it needs a throwaway cluster).
+# Brings a single-node cluster up with 8 CPUs (overcommitted on small machines), runs
+# scripts/bench/slurm.lua, prints its markdown section, brings the cluster down.
 # Usage: scripts/bench/slurm.sh [N tasks per measurement (200)] [runs (3)]
 set -eu
 cd "$(dirname "$0")/../.."
