@@ -1,4 +1,7 @@
--- Command pools with real processes: outcomes, output, timeouts, cancel, terminate.
+-- Command pools with real processes, on this machine: the command's environment, terminate,
+-- a task's process group, bad input, retries, map and friends, futures, a host's loop.
+-- Outcomes, output, timeouts, cancel and kill are in launcher_cases.lua (launcher_spec runs
+-- them here; slurm_spec on a cluster).
 local corral = require "corral"
 local H = require "helpers"
 
@@ -7,62 +10,6 @@ local function shell(opts)
   opts.executor = opts.executor or "shell"
   return corral.pool(opts)
 end
-
-describe("outcome records", function()
-  it("records every exit code 0-255 exactly", function()
-    local pool <close> = shell { size = 2 }
-    local fs = {}
-    for code = 0, 255 do fs[code] = pool:submit("exit " .. code) end
-    for code = 0, 255 do
-      local r = fs[code]:wait()
-      assert.are.equal(code, r.code)
-      assert.are.equal(code == 0 and "ok" or "failed", r.status)
-      assert.is_nil(r.signal)
-    end
-  end)
-
-  it("a command killed by a signal is 'signaled' with the signal's name", function()
-    local pool <close> = shell { size = 2 }
-    local a = pool:submit("kill -TERM $$"):wait()
-    local b = pool:submit("kill -KILL $$"):wait()
-    assert.are.equal("signaled", a.status)
-    assert.are.equal("TERM", a.signal)
-    assert.is_nil(a.code)
-    assert.are.equal("KILL", b.signal)
-  end)
-
-  it("has the record's fields and rusage", function()
-    local pool <close> = shell { size = 1 }
-    local r = pool:submit("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo out; echo err >&2"):wait()
-    assert.are.equal("ok", r.status)
-    assert.are.equal("out\n", r.stdout)
-    assert.are.equal("err\n", r.stderr)
-    assert.are.equal(1, r.id)
-    assert.are.equal(1, r.attempt)
-    assert.is_number(r.pid)
-    assert.is_string(r.host)
-    assert.is_true(r.start > 1.7e9)
-    assert.is_true(r.duration > 0)
-    assert.is_true(r.rusage.utime + r.rusage.stime > 0)
-    assert.is_true(r.rusage.maxrss > 0)
-    assert.are.equal(0, r.values.n)
-  end)
-
-  it("captures more than 1 MiB of binary stdout and stderr in full", function()
-    local bytes = {}
-    for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
-    local block = table.concat(bytes)
-    local data = block:rep(12 * 1024)          -- 3 MiB, every byte value
-    local path = os.tmpname()
-    local fh = assert(io.open(path, "wb")); fh:write(data); fh:close()
-    local pool <close> = shell { size = 2 }
-    local r = pool:submit("cat " .. path .. "; cat " .. path .. " >&2"):wait()
-    os.remove(path)
-    assert.are.equal(#data, #r.stdout)
-    assert.is_true(r.stdout == data)
-    assert.is_true(r.stderr == data)
-  end)
-end)
 
 describe("the command's environment", function()
   it("sees only fds 0-2", function()
@@ -80,15 +27,6 @@ describe("the command's environment", function()
     assert.are_not.equal(corral.getpgid(), r.pid)
   end)
 
-  it("takes cwd and env, merged or replaced", function()
-    local pool <close> = corral.pool { executor = "shell", size = 1, env = { CORRAL_A = "1" } }
-    local r = pool:submit("pwd; echo $CORRAL_A$CORRAL_B; echo ${HOME:-nohome}",
-                          { cwd = "/tmp", env = { CORRAL_B = "2" } }):wait()
-    assert.are.equal("/tmp\n12\n" .. os.getenv("HOME") .. "\n", r.stdout)
-    local c = pool:submit("echo ${HOME:-nohome} $X", { clearenv = true, env = { X = "x" } }):wait()
-    assert.are.equal("nohome x\n", c.stdout)
-  end)
-
   it("writes stdout to a file and drops it with null", function()
     local path = os.tmpname()
     local pool <close> = corral.pool { executor = "shell", size = 1 }
@@ -97,60 +35,6 @@ describe("the command's environment", function()
     local fh = io.open(path); assert.are.equal("to-file\n", fh:read("a")); fh:close()
     os.remove(path)
     assert.is_nil(pool:submit("echo x", { stdout = "null" }):wait().stdout)
-  end)
-end)
-
-describe("timeouts", function()
-  it("end the whole tree with status 'timeout'", function()
-    local m = H.sleep_marker()
-    local pool <close> = shell { size = 1 }
-    local r = pool:submit(("sleep %s & sleep %s"):format(m, m), { timeout = 0.3 }):wait()
-    assert.are.equal("timeout", r.status)
-    assert.are.equal("TERM", r.signal)
-    assert.are.equal(0, H.count(m))
-    H.cleanup(m)
-  end)
-end)
-
-describe("cancel", function()
-  it("of a pending task: it never starts", function()
-    local m = H.sleep_marker()
-    local flag = os.tmpname(); os.remove(flag)
-    local pool <close> = shell { size = 1 }
-    local a = pool:submit("exec sleep " .. m)
-    local b = pool:submit("touch " .. flag)
-    assert.are.equal("pending", b:status())
-    assert.is_true(b:cancel())
-    assert.are.equal("cancelled", b:status())
-    assert.is_true(a:cancel())
-    assert.are.equal("cancelled", a:wait().status)
-    pool:join()
-    assert.is_nil(io.open(flag))
-    assert.is_false(b:cancel())
-    assert.are.equal(0, H.count(m))
-  end)
-
-  it("of a running task: its tree is gone", function()
-    local m = H.sleep_marker()
-    local pool <close> = shell { size = 1 }
-    local f = pool:submit(("sleep %s & sleep %s"):format(m, m))
-    assert.is_true(H.poll(function() return H.count(m) == 2 end))
-    assert.is_true(f:cancel())
-    local r = f:wait()
-    assert.are.equal("cancelled", r.status)
-    assert.are.equal(0, H.count(m))
-    assert.is_false(f:cancel())                 -- already ended: no effect, no raise
-  end)
-
-  it("kill sends one signal to the group; the record shows what followed", function()
-    local pool <close> = corral.pool { executor = "exec", size = 1 }
-    local f = pool:submit { "sleep", "30" }
-    assert.is_true(H.poll(function() return f:status() == "running" end))
-    assert.is_true(f:kill("USR1"))
-    local r = f:wait()
-    assert.are.equal("signaled", r.status)
-    assert.are.equal("USR1", r.signal)
-    assert.is_false(f:kill())
   end)
 end)
 
@@ -215,21 +99,6 @@ describe("a task owns its process group", function()
 end)
 
 describe("bad input", function()
-  it("a missing program is a record with status 'error'; the pool keeps working", function()
-    local pool <close> = corral.pool { executor = "exec", size = 1 }
-    local r = pool:submit({ "/no/such/program" }):wait()
-    assert.are.equal("error", r.status)
-    assert.matches("/no/such/program: No such file or directory", r.error, 1, true)
-    assert.are.equal("ok", pool:submit({ "true" }):wait().status)
-  end)
-
-  it("a bad cwd is a record with status 'error' naming the cwd", function()
-    local pool <close> = shell { size = 1 }
-    local r = pool:submit("true", { cwd = "/no/such/dir" }):wait()
-    assert.are.equal("error", r.status)
-    assert.matches("cwd '/no/such/dir'", r.error, 1, true)
-  end)
-
   it("bad pool options raise naming the option", function()
     assert.has_error(function() corral.pool { size = 0 } end,
       "bad option 'size' to 'pool' (positive integer expected, got 0)")
