@@ -202,6 +202,14 @@ function M.check(kind, t, fname)
   return out
 end
 
+-- pick(task_opts, pool_opts, name [, default]): a task's own option over the pool's.
+function M.pick(task, pool, name, default)
+  local v = task[name]
+  if v == nil then v = pool[name] end
+  if v == nil then v = default end
+  return v
+end
+
 -- environment(base, overrides, clear) -> list of "K=V" for spawn, or nil for "inherit as is".
 function M.environment(overrides, clear, base)
   if not overrides and not clear then return base end

@@ -9,12 +9,7 @@ local cgroup = require "corral.cgroup"
 
 local M = {}
 
-local function pick(task, pool, name, default)
-  local v = task[name]
-  if v == nil then v = pool[name] end
-  if v == nil then v = default end
-  return v
-end
+local pick = options.pick
 
 local commands = {}
 

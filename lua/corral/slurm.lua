@@ -16,6 +16,7 @@ local group = require "corral.group"
 local luacmd = require "corral.luacmd"
 local lifeline = require "corral.lifeline"
 local shim = require "corral.slurm_shim"
+local options = require "corral.options"
 
 local M = {}
 
@@ -23,12 +24,7 @@ local MARK = shim.MARK
 local SRUN_END = group.parse("TERM,3000,KILL")   -- srun cancels its step on TERM within ms
 local ID_WAIT = 1           -- seconds a stop waits for the step id before cancelling through srun
 
-local function pick(task, pool, name, default)
-  local v = task[name]
-  if v == nil then v = pool[name] end
-  if v == nil then v = default end
-  return v
-end
+local pick = options.pick
 
 -- run(argv) -> code, signal, stdout, stderr: a client command (salloc, scancel) run to its end
 -- by corral's own loop.
