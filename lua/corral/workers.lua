@@ -6,12 +6,13 @@
 -- Tasks are pipelined: several are sent to a worker ahead, so a busy pool never waits a
 -- round trip between tasks. How many follows the tasks' run time (see depth_after): short
 -- tasks go up to 64 deep, long ones one at a time, so no worker holds more than about a
--- millisecond of work that another, idle, worker could have done. Every task still gets an exact record, because the worker says
--- when each task starts (START): before that a task is "queued" — cancelling it sends a
--- cancel frame and the worker skips it (it never runs), and if the worker loses it the pool
--- runs it elsewhere; after START it is running — cancel, timeout and terminate end the
--- worker's whole group (so what the task started with os.execute or io.popen dies with it),
--- and a worker that dies under it gives "lost" with the cause. A fresh worker takes over.
+-- millisecond of work that another, idle, worker could have done. Every task still gets an
+-- exact record, because the worker says when each task starts (START): before that a task
+-- is "queued" — cancelling it sends a cancel frame and the worker skips it (it never runs),
+-- and if the worker loses it the pool runs it elsewhere; after START it is running — cancel,
+-- timeout and terminate end the worker's whole group (so what the task started with
+-- os.execute or io.popen dies with it), and a worker that dies under it gives "lost" with
+-- the cause. A fresh worker takes over.
 local core = require "corral.core"
 local loop = require "corral.loop"
 local proc = require "corral.proc"
@@ -316,8 +317,8 @@ function M.has_room(pool)
 end
 
 -- start(pool, future, on_end) -> task handle | nil, message; on_end(future, handle, values)
--- when the task is over. The handle is `queued` until the
--- worker starts it; then `on_start(handle)` is called (the pool starts the timeout there).
+-- when the task is over. The handle is `queued` until the worker starts it; then
+-- `on_start(handle)` is called (the pool starts the timeout there).
 function M.start(pool, f, on_end)
   local ws = pool.workers
   local w, new = ws.picked, nil
