@@ -55,6 +55,34 @@ describe("pipelined lua tasks", function()
     end
   end)
 
+  it("a queued task's record and journal start when its worker starts it", function()
+    local log = tmpname()
+    local pool <close> = corral.pool { executor = "lua", size = 1, joblog = log }
+    local gate = tmpname()
+    local a = pool:submit(function(g)
+      repeat os.execute("sleep 0.05") until io.open(g)
+    end, gate)
+    local b = pool:submit(function() return true end)
+    assert.is_true(H.poll(function() return a:status() == "running" end))
+    assert.are.equal("pending", b:status())
+    io.open(gate, "w"):close()
+    local ra, rb = a:wait(), b:wait()
+    assert.is_true(ra.duration >= 0.05)
+    -- b was handed to the worker with a, but began only after a ended
+    assert.is_true(rb.start >= ra.start + ra.duration - 0.005,
+      ("b started %.3f s after a, which ran %.3f s"):format(rb.start - ra.start, ra.duration))
+    pool:join()
+    local starts = {}
+    for _, l in ipairs(H.lines(log)) do
+      local ev = require("cjson").decode(l)
+      if ev.event == "start" then starts[ev.id] = ev.start end
+    end
+    -- the journal's numbers have 14 digits (lua-cjson): 0.1 ms for epoch seconds
+    assert.is_true(math.abs(starts[a.id] - ra.start) < 1e-3)
+    assert.is_true(math.abs(starts[b.id] - rb.start) < 1e-3)
+    os.remove(gate); os.remove(log)
+  end)
+
   it("a queued task's timeout counts from its own start", function()
     local pool <close> = corral.pool { executor = "lua", size = 1, timeout = 1.5 }
     local fs = {}

@@ -59,6 +59,7 @@ function M.new(opts)
   }, Pool)
   self.returns_record = self.kind.returns_record
   self.on_end = function(f, h, values) return self:_ended(f, h, values) end
+  self.on_began = function(f, h) f.start = core.time(); return self:_began(f, h) end
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
   self.runner = o.executor == "lua" and workers or runners[o.executor]
   if o.executor == "lua" then workers.init(self) end
@@ -181,15 +182,18 @@ function Pool:_start(f)
   f.handle, f.state, f.pid, f.pgid = h, "running", h.pid, h.pgid
   self.running[f] = h
   self.nrunning = self.nrunning + 1
+  if not h.queued then self:_began(f, h) end
+end
+
+-- _began(f, h): the attempt runs now. A lua task sent ahead to a busy worker begins when the
+-- worker starts it (the runner calls pool.on_began then, which sets its start): its record's
+-- start, its start event in the journal and its timeout all count from there.
+function Pool:_began(f, h)
   if self.joblog and self.joblog.started then self.joblog:started(f) end   -- for corral status
   if f.timeout then
-    -- A task queued in a lua worker's pipeline is timed from when it starts there.
-    local function arm()
-      f.timer = loop.timer(f.timeout, function()
-        if f.handle == h and h:stop(f.termseq) then f.timed_out = true end
-      end)
-    end
-    if h.queued then h.on_start = arm else arm() end
+    f.timer = loop.timer(f.timeout, function()
+      if f.handle == h and h:stop(f.termseq) then f.timed_out = true end
+    end)
   end
 end
 

@@ -124,7 +124,7 @@ local function on_start(w)
   if t.cancel_requested then             -- the cancel came too late to skip it: end the worker
     w.proc:stop(t.cancel_steps)
   end
-  if t.on_start then t.on_start(t) end
+  w.pool.on_began(t.future, t)
 end
 
 local function on_skip(w)
@@ -318,7 +318,7 @@ end
 
 -- start(pool, future, on_end) -> task handle | nil, message; on_end(future, handle, values)
 -- when the task is over. The handle is `queued` until the worker starts it; then
--- `on_start(handle)` is called (the pool starts the timeout there).
+-- pool.on_began(future, handle) is called (the pool starts the timeout there).
 function M.start(pool, f, on_end)
   local ws = pool.workers
   local w, new = ws.picked, nil
