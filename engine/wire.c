@@ -333,24 +333,21 @@ static int opt_bool(lua_State *L, int opts, const char *field, int def) {
   return v;
 }
 
-/* encode(value [, root [, opts]]) -> frame. opts: functions (default true), max_size. */
-static int l_encode(lua_State *L) {
-  luaL_checkany(L, 1);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  Enc enc;
-  Enc *e = &enc;
+/* An encoder with room for the frame's 4-byte length, written by enc_finish. */
+static void enc_init(Enc *e, const char *root, int functions, size_t max) {
   e->p = e->small;
-  e->n = 0;
   e->cap = sizeof e->small;
+  memset(e->small, 0, 4);
+  e->n = 4;
   e->depth = 0;
   e->err[0] = 0;
-  e->root = luaL_optstring(L, 2, "value");
-  e->functions = opt_bool(L, 3, "functions", 1);
-  e->max = opt_size(L, 3, "max_size", DEFAULT_MAX_SIZE);
-  int top = lua_gettop(L);
-  unsigned char hdr[4] = {0};
-  int rc = put(e, hdr, 4) || enc_value(L, e, 1);
-  lua_settop(L, top);
+  e->root = root;
+  e->functions = functions;
+  e->max = max;
+}
+
+/* The frame (its length filled in) or the encoder's error, raised; the buffer is freed. */
+static int enc_finish(lua_State *L, Enc *e, int rc) {
   if (e->p != e->small && rc) free(e->p);
   if (rc) {
     lua_pushstring(L, e->err);
@@ -363,6 +360,20 @@ static int l_encode(lua_State *L) {
   return 1;
 }
 
+/* encode(value [, root [, opts]]) -> frame. opts: functions (default true), max_size. */
+static int l_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  Enc enc;
+  Enc *e = &enc;
+  enc_init(e, luaL_optstring(L, 2, "value"), opt_bool(L, 3, "functions", 1),
+           opt_size(L, 3, "max_size", DEFAULT_MAX_SIZE));
+  int top = lua_gettop(L);
+  int rc = enc_value(L, e, 1);
+  lua_settop(L, top);
+  return enc_finish(L, e, rc);
+}
+
 /* encode_pack(root, ...) -> frame: what encode(table.pack(...), root) gives, without making
  * the table (a lua task is sent as table.pack(fn, args...): one per task of a map). */
 static int l_encode_pack(lua_State *L) {
@@ -371,23 +382,16 @@ static int l_encode_pack(lua_State *L) {
   luaL_checkstack(L, 8, "too many values to encode");
   Enc enc;
   Enc *e = &enc;
-  e->p = e->small;
-  e->n = 0;
-  e->cap = sizeof e->small;
+  enc_init(e, root, 1, DEFAULT_MAX_SIZE);
   e->depth = 1;
   e->open[0] = NULL;  /* the pack is no table of the caller's: it cannot be met again */
-  e->err[0] = 0;
-  e->root = root;
-  e->functions = 1;
-  e->max = DEFAULT_MAX_SIZE;
   int narr = 0;
   while (narr < n && !lua_isnil(L, 2 + narr)) narr++;
   uint64_t nhash = 1;  /* "n" */
   for (int i = narr + 1; i <= n; i++)
     if (!lua_isnil(L, 1 + i)) nhash++;
   int top = lua_gettop(L);
-  unsigned char hdr[4] = {0};
-  int rc = put(e, hdr, 4) || put_byte(e, 'T') || put_varint(e, (uint64_t)narr);
+  int rc = put_byte(e, 'T') || put_varint(e, (uint64_t)narr);
   for (int i = 1; rc == 0 && i <= narr; i++) {
     lua_pushinteger(L, i);
     e->keyidx[0] = lua_gettop(L);
@@ -409,16 +413,7 @@ static int l_encode_pack(lua_State *L) {
     rc = enc_value(L, e, top + 1) || enc_value(L, e, top + 2);
     lua_settop(L, top);
   }
-  if (e->p != e->small && rc) free(e->p);
-  if (rc) {
-    lua_pushstring(L, e->err);
-    return lua_error(L);
-  }
-  size_t body = e->n - 4;
-  for (int i = 0; i < 4; i++) e->p[i] = (char)(body >> (8 * i));
-  lua_pushlstring(L, e->p, e->n);
-  if (e->p != e->small) free(e->p);
-  return 1;
+  return enc_finish(L, e, rc);
 }
 
 /* ---------- decoder ---------- */
