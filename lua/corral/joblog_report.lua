@@ -6,6 +6,8 @@
 -- outcomes and are skipped.
 local cjson = require "cjson.safe"
 local tsv = require "corral.parallel_log"
+local report = require "corral.report"
+local key_of = report.key_of
 
 local M = {}
 
@@ -16,7 +18,7 @@ TSV --joblog (also what corral parallel --joblog writes): jobs per status, the f
 with their exit codes or signals, the 5 slowest jobs.]]
 
 local SLOWEST = 5
-local ORDER = { "ok", "failed", "signaled", "timeout", "cancelled", "lost", "error", "skipped" }
+local ORDER = report.ORDER
 
 -- A GNU row as a corral-like record. Exitval -1 is GNU's "killed": a timeout, Ctrl-C, or
 -- --memfree; corral parallel writes it for timeouts.
@@ -65,9 +67,10 @@ function M.read(path)
       end
       if rec then
         attempts = attempts + 1
-        -- a workflow's jobs (with a hash) are named uniquely; their ids repeat across its pools
-        local key = rec.hash ~= nil and rec.name ~= nil and ("name " .. tostring(rec.name))
-          or rec.id ~= nil and tostring(rec.id) or ("line " .. i)
+        -- a job's attempts share report.key_of (a workflow's: its name, as ids repeat
+        -- across its pools); a record with neither name nor id stands alone
+        local key = key_of(rec)
+        if key == "i:nil" then key = "line " .. i end
         if not final[key] then order[#order + 1] = key end
         final[key] = rec
       elseif i == #lines then

@@ -16,12 +16,7 @@ local Pool = {}
 Pool.__index = Pool
 Pool.__name = "corral.Pool"
 
-local HOST = (function()
-  local f = io.open("/proc/sys/kernel/hostname")
-  local h = f and f:read("l")
-  if f then f:close() end
-  return h or "localhost"
-end)()
+local HOST = joblog.HOST
 
 -- Interrupts that cancelled work anywhere in this Lua state (read by `corral run`).
 M.interrupted_work = nil

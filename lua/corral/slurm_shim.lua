@@ -36,10 +36,7 @@ local function say(s)
 end
 
 local function hostname()
-  local f = io.open("/proc/sys/kernel/hostname")
-  local h = f and f:read("l")
-  if f then f:close() end
-  return os.getenv("SLURMD_NODENAME") or h or "?"
+  return os.getenv("SLURMD_NODENAME") or require("corral.joblog").HOST
 end
 
 -- A live (non-zombie) member in the group: orphans of the command may stay zombies for a
