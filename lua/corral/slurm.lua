@@ -130,6 +130,13 @@ local function append(t, list)
   return t
 end
 
+-- srun exits 128 + N when its task was killed by signal N: that signal's name, else nil.
+local function srun_signal(code)
+  if code and code > 128 and code < 128 + 65 then
+    return core.signame(code - 128) or tostring(code - 128)
+  end
+end
+
 -- A worker's srun passes most signals on to its step (INT too: --quit-on-interrupt), but
 -- KILL would leave the step running: that one becomes TERM, on which srun cancels the step.
 local function worker_send(p, sig)
@@ -156,11 +163,9 @@ function M.worker_launch(pool, spec, on_end)
   spec.fds = nil
   if spec.stderr == nil or spec.stderr == "capture" then spec.stderr = "inherit" end
   spec.termseq = SRUN_END
-  -- srun exits 128 + N when its task was killed by signal N (a worker never exits > 128 itself)
   local p, err, errno = proc.start(spec, function(p)
-    if p.code and p.code > 128 and p.code < 128 + 65 then
-      p.code, p.signal = nil, core.signame(p.code - 128) or tostring(p.code - 128)
-    end
+    local sig = srun_signal(p.code)          -- a worker never exits > 128 itself
+    if sig then p.code, p.signal = nil, sig end
     on_end(p)
   end)
   if p then p.send, p.kill_now = worker_send, worker_kill_now end
@@ -246,11 +251,9 @@ local function on_srun_end(self, p)
     text = ""
   else
     -- the shim was killed (the step was cancelled): srun's 128+N is all there is
-    if p.code and p.code > 128 and p.code < 128 + 65 then
-      self.signal = core.signame(p.code - 128) or tostring(p.code - 128)
-    else
-      self.code, self.signal = p.code, p.signal
-    end
+    local sig = srun_signal(p.code)
+    if sig then self.signal = sig
+    else self.code, self.signal = p.code, p.signal end
   end
   deliver(self, text)
   self.ended_at = p.ended_at
