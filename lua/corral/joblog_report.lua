@@ -93,11 +93,7 @@ local function cmp_duration(a, b)
   return (tonumber(a.duration) or 0) > (tonumber(b.duration) or 0)
 end
 
--- cjson reads every number as a float: show whole ones as integers.
-local function num(v)
-  if type(v) == "number" then return tostring(math.tointeger(v) or v) end
-  return tostring(v)
-end
+local num = report.text
 
 local function how(r)
   local parts = {}

@@ -24,6 +24,13 @@ local EPS = 1.5e-4
 
 local function num(v) return type(v) == "number" and v or nil end
 
+-- text(v): a journal value as text; lua-cjson reads every number as a float, so whole ones
+-- are shown as integers (exit 3, not 3.0).
+function M.text(v)
+  if type(v) == "number" then return tostring(math.tointeger(v) or v) end
+  return tostring(v)
+end
+
 -- A record's key across its attempts: a workflow's job name (ids repeat across its pools), or
 -- the pool's task id.
 local function key_of(r)

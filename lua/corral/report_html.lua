@@ -30,10 +30,7 @@ local function cut(s, n)
   return s
 end
 
-local function int(v)
-  if type(v) == "number" then return tostring(math.tointeger(v) or v) end
-  return tostring(v)
-end
+local int = report.text
 
 -- 0.042 s, 3.27 s, 1:02:03
 local function dur(s)

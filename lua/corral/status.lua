@@ -22,7 +22,7 @@ local function clock(s)
   return ("%d:%02d"):format(s // 60, s % 60)
 end
 
-local function int(v) return tostring(math.type(v) and (math.tointeger(v) or v) or v) end
+local int = report.text
 
 -- alive(pid, host): nil when it cannot be told (another host)
 local function alive(pid, host)
