@@ -150,9 +150,7 @@ function Pool:_ended(f, h, values)
   if h.oom then r.oom = h.oom end
   if h.traceback then r.traceback = h.traceback end
   if f.interrupted then r.interrupted = f.interrupted end
-  if not self.kind.lua then              -- lua workers' output is not captured per task
-    r.stdout, r.stderr = h:output("out"), h:output("err")
-  end
+  r.stdout, r.stderr = h:output("out"), h:output("err")   -- nil for lua tasks: no key
   if RETRYABLE[status] and f.attempt <= f.retries and not self.stopping then
     if self.joblog then self.joblog:write(r) end
     f.state = "pending"
