@@ -71,23 +71,23 @@ BINDIR    = $(PREFIX)/bin
 
 # memcheck on the specs that exercise the codec and the spawner's set-up and error paths
 # (busted's process; children are not traced). Debian's valgrind 3.19 does not know
-# pidfd_open (syscall 434), so specs that run commands to completion (pool_spec) are covered
+# pidfd_open (syscall 434), so specs that run commands to completion (spec/pool/commands_spec) are covered
 # by make asan instead. CORRAL_FUZZ_N keeps the fuzz spec short under valgrind.
-VALGRIND_SPECS := spec/wire_spec.lua spec/wire_fuzz_spec.lua spec/engine_spec.lua
+VALGRIND_SPECS := spec/engine/wire_spec.lua spec/engine/wire_fuzz_spec.lua spec/engine/core_spec.lua
 valgrind: deps
 	@scripts/deps.sh valgrind
 	@$(MAKE) --no-print-directory all
 	CORRAL_VALGRIND=1 CORRAL_FUZZ_N=3000 scripts/run-specs.sh $(VALGRIND_SPECS)
 
 # The mutational fuzzer on the codec and the journal reader, for FUZZ_SECONDS (make test runs a
-# short pass of the same code through wire_fuzz_spec).
+# short pass of the same code through spec/engine/wire_fuzz_spec).
 FUZZ_SECONDS ?= 60
 fuzz: all
 	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 scripts/fuzz.lua $(FUZZ_SECONDS)
 
 install: all
-	install -d $(DESTDIR)$(LUADIR)/corral $(DESTDIR)$(LIBDIR)/corral $(DESTDIR)$(BINDIR)
-	install -m 644 lua/corral/*.lua $(DESTDIR)$(LUADIR)/corral/
+	install -d $(DESTDIR)$(LIBDIR)/corral $(DESTDIR)$(BINDIR)
+	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUADIR)/{} \;
 	install -m 755 $(MODULE) $(DESTDIR)$(LIBDIR)/corral/core.so
 	sed -e 's|^CORRAL_INSTALLED=.*|CORRAL_INSTALLED=1|' scripts/corral > $(DESTDIR)$(BINDIR)/corral
 	chmod 755 $(DESTDIR)$(BINDIR)/corral

@@ -44,7 +44,7 @@ build = {
     CFLAGS = "$(CFLAGS) -std=c11 -D_GNU_SOURCE -fPIC -I$(LUA_INCDIR)",
     LUA_INC = "-I$(LUA_INCDIR)",
   },
-  -- make install puts lua/corral/*.lua in LUADIR, corral/core.so in LIBDIR and the `corral`
+  -- make install puts lua/corral/**.lua in LUADIR (the same folders), corral/core.so in LIBDIR and the `corral`
   -- command (marked installed: it relies on Lua's search paths) in BINDIR.
   install_variables = {
     PREFIX = "$(PREFIX)",

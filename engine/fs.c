@@ -1,4 +1,4 @@
-/* fs: the few file-system calls Lua's io library lacks, for corral.cgroup: directories, raw fds
+/* fs: the few file-system calls Lua's io library lacks, for corral.launch.cgroup: directories, raw fds
  * (a cgroup directory fd for clone3, cgroup.events for the loop's epoll), reading a small file
  * from its start again and again, and writing a control file with the OS's error intact
  * (stdio would report a refused write only at fclose, and then without its errno). */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run every spec file (each in its own busted process, so a crash is contained) and print the
 # project's own summary line: "N passed, N failed" (and skipped, if any).
-# Usage: scripts/run-specs.sh [spec files...]   (default: spec/*_spec.lua)
+# Usage: scripts/run-specs.sh [spec files...]   (default: spec/**/*_spec.lua)
 cd "$(dirname "$0")/.." || exit 1
 export LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
 export CORRAL_BUILD="${CORRAL_BUILD:-$PWD/build}"
@@ -23,10 +23,10 @@ VALGRIND=""
 [ -n "$CORRAL_VALGRIND" ] && VALGRIND="valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite --error-exitcode=99 --trace-children=no"
 BUSTED=$(command -v busted) || { echo "busted not found (make deps installs lua-busted)"; exit 1; }
 files="$*"
-[ -n "$files" ] || files=$(ls spec/*_spec.lua)
+[ -n "$files" ] || files=$(find spec -name '*_spec.lua' | sort)
 pass=0 fail=0 skip=0 failed_files=""
 out=$(mktemp)
-# spec/slurm_*spec.lua run against a throwaway cluster (scripts/slurm-local.sh), brought up
+# spec/slurm/*_spec.lua run against a throwaway cluster (scripts/slurm-local.sh), brought up
 # before the first of them and down after the last. When it cannot come up (not root, no
 # packages), they see CORRAL_SLURM_SKIP and report every test as skipped, with the reason.
 slurm_dir=""
@@ -46,7 +46,7 @@ slurm_up() {
 slurm_down() { [ -n "$slurm_dir" ] && scripts/slurm-local.sh down "$slurm_dir"; slurm_dir=""; }
 trap slurm_down EXIT
 for f in $files; do
-  case $f in */slurm_*spec.lua) slurm_up ;; esac
+  case $f in */slurm/*_spec.lua) slurm_up ;; esac
   # lua5.4 by name: busted's "#!/usr/bin/env lua" follows Debian's lua alternative, which
   # installing luarocks (it pulls lua5.1, priority 110) turns to Lua 5.1.
   $VALGRIND lua5.4 "$BUSTED" -o TAP "$f" >"$out" 2>&1

@@ -1,4 +1,4 @@
--- Inputs for the codec fuzzers (wire_fuzz_spec, scripts/fuzz.lua): valid seed frames, a
+-- Inputs for the codec fuzzers (spec/engine/wire_fuzz_spec, scripts/fuzz.lua): valid seed frames, a
 -- mutator (flip, insert, drop, scramble; half the time the length prefix is fixed up so the
 -- body is parsed deeply) and random frames biased towards the codec's tags.
 local core = require "corral.core"

@@ -1,6 +1,6 @@
 -- Command-pool behaviour that must be the same whatever the launcher: one set of cases,
--- defined by cases(launcher, opts) inside a spec file (launcher_spec runs them with "local",
--- slurm_spec with "slurm"). Load it with the spec file's environment (busted's describe, it
+-- defined by cases(launcher, opts) inside a spec file (spec/launch/local_spec runs them with "local",
+-- spec/slurm/launcher_spec with "slurm"). Load it with the spec file's environment (busted's describe, it
 -- and assert live there): loadfile(H.root .. "/spec/launcher_cases.lua", "t", _ENV)(). opts.skip(): called at the start of each case (a spec with no
 -- cluster marks them pending); opts.size: pool size for the parallel cases.
 local corral = require "corral"

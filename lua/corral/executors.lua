@@ -1,8 +1,8 @@
 -- corral.executors: what a task is for each executor kind, and how it is named.
 --
 -- "exec" runs an argv table without a shell; "shell" runs a string with /bin/sh -c; both run
--- as a process group through corral.proc. "lua" (functions in worker processes) lives in
--- corral.worker. Each executor checks its task argument at submit and raises naming it.
+-- as a process group through corral.launch.proc. "lua" (functions in worker processes) lives in
+-- corral.lua.worker. Each executor checks its task argument at submit and raises naming it.
 local M = {}
 
 local function bad(fname, msg) error(("bad argument #1 to '%s' (%s)"):format(fname, msg), 4) end

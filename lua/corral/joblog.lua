@@ -10,12 +10,7 @@ local cjson = require "cjson.safe"
 local M = {}
 local Log = {}
 
-M.HOST = (function()
-  local f = io.open("/proc/sys/kernel/hostname")
-  local h = f and f:read("l")
-  if f then f:close() end
-  return h or "localhost"
-end)()
+M.HOST = require("corral.launch.settings").HOST   -- where a record was made
 
 -- is_event(row): a line that is an event, not an outcome record.
 function M.is_event(row) return row.event ~= nil end

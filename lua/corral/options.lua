@@ -2,8 +2,7 @@
 --
 -- Every option has one checker; a bad value raises "bad option 'x' to 'pool' (...)" and an
 -- unknown name raises naming it, so a typo never passes silently.
-local core = require "corral.core"
-local group = require "corral.group"
+local group = require "corral.launch.group"
 
 local M = {}
 
@@ -200,37 +199,6 @@ function M.check(kind, t, fname)
     out[k] = c(v, fname, k)
   end
   return out
-end
-
--- pick(task_opts, pool_opts, name [, default]): a task's own option over the pool's.
-function M.pick(task, pool, name, default)
-  local v = task[name]
-  if v == nil then v = pool[name] end
-  if v == nil then v = default end
-  return v
-end
-
--- environment(base, overrides, clear) -> list of "K=V" for spawn, or nil for "inherit as is".
-function M.environment(overrides, clear, base)
-  if not overrides and not clear then return base end
-  local vars = {}
-  if not clear then
-    if base then
-      for _, kv in ipairs(base) do
-        local k, val = kv:match("^([^=]*)=(.*)$")
-        if k then vars[k] = val end
-      end
-    else
-      vars = core.environ()
-    end
-  end
-  for k, v in pairs(overrides or {}) do
-    if v == false then vars[k] = nil else vars[k] = tostring(v) end
-  end
-  local list = {}
-  for k, v in pairs(vars) do list[#list + 1] = k .. "=" .. v end
-  table.sort(list)
-  return list
 end
 
 return M

@@ -7,16 +7,17 @@ local options = require "corral.options"
 local future = require "corral.future"
 local errors = require "corral.errors"
 local executors = require "corral.executors"
-local runners = require "corral.runners"
-local workers = require "corral.workers"
+local commands = require "corral.launch.commands"
+local workers = require "corral.lua.workers"
 local joblog = require "corral.joblog"
+local settings = require "corral.launch.settings"
 
 local M = {}
 local Pool = {}
 Pool.__index = Pool
 Pool.__name = "corral.Pool"
 
-local HOST = joblog.HOST
+local HOST = settings.HOST
 
 -- Interrupts that cancelled work anywhere in this Lua state (read by `corral run`).
 M.interrupted_work = nil
@@ -41,11 +42,11 @@ function M.new(opts)
     opts = o,
     kind = executors[o.executor],
     size = o.size or core.ncpu(),
-    termseq = o.termseq or require("corral.group").parse("TERM,200,KILL"),
+    termseq = o.termseq or require("corral.launch.group").parse("TERM,200,KILL"),
     on_interrupt = o.on_interrupt or "cancel",
     retries = o.retries or 0,
     signals = o.signals ~= false,
-    env = options.environment(o.env, o.clearenv),
+    env = settings.environment(o.env, o.clearenv),
     queue = {}, qhead = 1, qtail = 0, npending = 0,
     running = {}, nrunning = 0,
     counts = { submitted = 0 },
@@ -56,7 +57,7 @@ function M.new(opts)
   self.on_end = function(f, h, values) return self:_ended(f, h, values) end
   self.on_began = function(f, h) f.start = core.time(); return self:_began(f, h) end
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
-  self.runner = o.executor == "lua" and workers or runners[o.executor]
+  self.runner = o.executor == "lua" and workers or commands[o.executor]
   if o.executor == "lua" then workers.init(self) end
   if o.launcher == "slurm" then require("corral.slurm").setup(self) end
   if o.joblog then

@@ -30,7 +30,7 @@ do
   for i = 1, n do fs[i] = pool:submit(task) end
   pool:join()
   for i = 1, n do if fs[i]:wait().status ~= want then bad = bad + 1 end end
-  local ok, lifeline = pcall(require, "corral.lifeline")
+  local ok, lifeline = pcall(require, "corral.launch.lifeline")
   watchdog = ok and type(lifeline.watchdog_pid) == "function" and lifeline.watchdog_pid()
 end
 local secs = core.now() - t0

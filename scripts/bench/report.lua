@@ -3,8 +3,8 @@
 -- summarising and rendering it. Not part of `make bench`'s anchors; run by hand:
 --   LUA_PATH='lua/?.lua;;' LUA_CPATH='build/?.so;;' lua5.4 scripts/bench/report.lua [N] [DIR] [keep]
 -- (keep: leave DIR/corral-report-bench.jsonl for `time scripts/corral report` on it)
-local report = require "corral.report"
-local report_html = require "corral.report_html"
+local report = require "corral.cli.report"
+local report_html = require "corral.cli.report_html"
 
 local n = tonumber(arg[1]) or 100000
 local dir = arg[2] or os.getenv("TMPDIR") or "/tmp"

@@ -1,4 +1,4 @@
--- A synthetic journal for corral report at scale (scripts/bench/report.lua, spec/report_spec.lua):
+-- A synthetic journal for corral report at scale (scripts/bench/report.lua, spec/cli/report_spec.lua):
 -- n end records, each after its start event, as a pool of 8 slots writes them; 95% ok, the
 -- rest failed (with stderr), timeout or signaled. dofile() returns generate(path, n).
 local cjson = require "cjson"

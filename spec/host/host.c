@@ -1,5 +1,5 @@
 /* A Lua host with its own event loop, its own SIGCHLD handler and its own child processes,
- * driving corral only through loop():pollfd(), timeout() and step(0) (embedding_spec).
+ * driving corral only through loop():pollfd(), timeout() and step(0) (spec/loop/embedding_spec).
  *
  * Usage: host [--steal] SCRIPT.lua. With --steal the handler reaps every child with
  * waitpid(-1) — the mistake embedding.md warns about — to show what corral records then. The script returns a table { start = fn, done = fn, report = fn }:

@@ -1,4 +1,4 @@
--- For cgroup_spec: a script whose cgroup-mode task leaves a setsid escapee (arg[1]: its sleep
+-- For spec/launch/cgroup_spec: a script whose cgroup-mode task leaves a setsid escapee (arg[1]: its sleep
 -- marker), prints "ready" with the task's cgroup once the escapee runs, then waits to be killed.
 local corral = require "corral"
 local m = arg[1]:match("^marker%-(.*)$")

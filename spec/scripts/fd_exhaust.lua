@@ -1,4 +1,4 @@
--- Run under `ulimit -n 30` by badinput_spec: more tasks than free fds.
+-- Run under `ulimit -n 30` by spec/pool/badinput_spec: more tasks than free fds.
 local corral = require "corral"
 local pool <close> = corral.pool { executor = "shell", size = 20 }
 local fs = {}

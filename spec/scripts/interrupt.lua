@@ -1,4 +1,4 @@
--- Ctrl-C scenarios for interrupt_spec: arg[1] = on_interrupt mode, arg[2] = task flavour.
+-- Ctrl-C scenarios for spec/pool/interrupt_spec: arg[1] = on_interrupt mode, arg[2] = task flavour.
 -- Tasks print "ready" on the script's stdout (inherited) once they run; at the end every
 -- record is printed as a REC line, then the script raises what it caught.
 local corral = require "corral"

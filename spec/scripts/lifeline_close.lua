@@ -3,9 +3,9 @@
 -- ("watchdog nil" when none was started) and how many watchdog processes are its children.
 local corral = require "corral"
 local core = require "corral.core"
-local lifeline = require "corral.lifeline"
+local lifeline = require "corral.launch.lifeline"
 
--- Child processes of this one running corral.watchdog.
+-- Child processes of this one running corral.launch.watchdog.
 local function watchdogs()
   local names, me = {}, core.getpid()
   local p = io.popen("ls /proc")
@@ -18,7 +18,7 @@ local function watchdogs()
     if f then f:close() end
     if tonumber(s:match("%)%s+%S+%s+(%d+)")) == me then
       local c = io.open("/proc/" .. name .. "/cmdline", "rb")
-      if c and (c:read("a") or ""):find("corral.watchdog", 1, true) then n = n + 1 end
+      if c and (c:read("a") or ""):find("corral.launch.watchdog", 1, true) then n = n + 1 end
       if c then c:close() end
     end
   end
@@ -35,7 +35,7 @@ local pid = lifeline.watchdog_pid()
 local is_watchdog = false
 if pid then
   local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
-  is_watchdog = f and (f:read("a") or ""):find("corral.watchdog", 1, true) ~= nil
+  is_watchdog = f and (f:read("a") or ""):find("corral.launch.watchdog", 1, true) ~= nil
   if f then f:close() end
 end
 print("watchdog " .. tostring(pid) .. " " .. tostring(is_watchdog))

@@ -1,4 +1,4 @@
--- One task of a given type for matrix_spec's "parent" rows: arg[1] = type, arg[2] = "m=" ..
+-- One task of a given type for spec/pool/matrix_spec's "parent" rows: arg[1] = type, arg[2] = "m=" ..
 -- a unique sleep marker. Prints "PID <pid of the worker or command>" and "ready" once the task
 -- runs, then waits for it; the spec signals this script.
 local corral = require "corral"

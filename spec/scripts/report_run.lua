@@ -1,4 +1,4 @@
--- A workflow with every kind of ending, for report_spec: ok jobs along a dependency chain, a
+-- A workflow with every kind of ending, for spec/cli/report_spec: ok jobs along a dependency chain, a
 -- retried job (fails once, then passes), a failure with stderr, a timeout, a signaled job, a
 -- skipped dependent, a lua job. arg[1]: the journal; arg[2] (optional): a file the "hold" job
 -- waits for, so a test can look at the run while it is going.

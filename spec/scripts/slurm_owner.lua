@@ -1,4 +1,4 @@
--- For slurm_spec: a slurm pool running 2 'sleep & sleep' trees, then waiting to be SIGKILLed.
+-- For spec/slurm/launcher_spec: a slurm pool running 2 'sleep & sleep' trees, then waiting to be SIGKILLed.
 -- arg[1] = the marker's digits (the marker is "300." .. digits, so this script's own command
 -- line does not carry it). Prints "job J" and "ready" once the trees run.
 package.path = arg[0]:match("^(.*)/scripts/[^/]*$") .. "/?.lua;" .. package.path

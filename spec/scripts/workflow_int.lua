@@ -1,4 +1,4 @@
--- Ctrl-C during a workflow (workflow_spec): arg[1] = journal path, arg[2] = "m=" .. a sleep
+-- Ctrl-C during a workflow (spec/workflow/jobs_spec): arg[1] = journal path, arg[2] = "m=" .. a sleep
 -- marker. Two jobs sleep, two wait for them.
 local corral = require "corral"
 local path, m = arg[1], arg[2]:match("^m=(.*)$")

@@ -1,4 +1,4 @@
--- A workflow for workflow_spec's resume test. arg[1] = work dir. Every job appends its name to
+-- A workflow for spec/workflow/jobs_spec's resume test. arg[1] = work dir. Every job appends its name to
 -- DIR/count when it runs; "slow" blocks until DIR/gate exists. Prints "ready" once a, b, c and
 -- slow have started.
 local corral = require "corral"

@@ -1,0 +1,424 @@
+-- corral.cli.parallel: `corral parallel`, GNU parallel's everyday subset on a corral shell pool.
+--
+-- Jobs are submitted only while a slot is free, so input is read as slots free up and {%}
+-- (the slot) is known at start. Each job's output is printed whole when it ends (stdout,
+-- then stderr: GNU's --group), or line by line from its own pipes with --line-buffer. The
+-- exit status, --halt, --joblog and --resume follow GNU parallel 20221122 (see docs/cli.md).
+local corral = require "corral"
+local core = require "corral.core"
+local loop = require "corral.loop"
+local halt = require "corral.workflow.halt"
+local cli_args = require "corral.cli.parallel.args"
+local template = require "corral.cli.parallel.template"
+local input = require "corral.cli.parallel.input"
+local tsv = require "corral.cli.parallel.log"
+local progress = require "corral.workflow.progress"
+
+local M = {}
+
+local GNU_TERMSEQ = "TERM,200,TERM,100,TERM,50,KILL,25"
+local INFINITE_RETRIES = 1 << 31      -- GNU's --retries 0
+local SKIPPED = {}                    -- a job --resume left out (keeps -k's order)
+
+local function say(...) io.stderr:write("corral parallel: ", ...); io.stderr:write("\n") end
+
+local function usage_error(msg)
+  say(msg)
+  os.exit(2)
+end
+
+-- tagged(s, tag): every line of s prefixed with tag (a last partial line too).
+local function tagged(s, tag)
+  if not tag or s == "" then return s end
+  local parts, pos, n = {}, 1, #s
+  while pos <= n do
+    local e = s:find("\n", pos, true) or n
+    parts[#parts + 1] = tag
+    parts[#parts + 1] = s:sub(pos, e)
+    pos = e + 1
+  end
+  return table.concat(parts)
+end
+
+-- Exitval and Signal as GNU's joblog has them.
+local function gnu_status(r)
+  local sig = r.signal and core.signum(r.signal) or 0
+  if r.status == "ok" then return 0, 0 end
+  if r.status == "failed" and r.code then return r.code, 0 end
+  if r.status == "signaled" then return 0, sig end
+  return -1, sig                      -- timeout, or could not start
+end
+
+local Run = {}
+Run.__index = Run
+
+function Run:write_out(s)
+  if s == "" then return end
+  if self.bar then self.bar:clear() end
+  io.stdout:write(s)
+  io.stdout:flush()
+end
+
+function Run:write_err(s)
+  if s == "" then return end
+  if self.bar then self.bar:clear() end
+  io.stderr:write(s)
+end
+
+-- Output ---------------------------------------------------------------------------------
+
+-- A finished job's output, whole (the default, GNU's --group).
+function Run:emit(job)
+  local r = job.record
+  if job == SKIPPED or job.cancelled or not r then return end
+  if self.o.line_buffer then return self:flush_held(job) end
+  self:write_out(tagged(r.stdout or "", job.tag))
+  self:write_err(tagged(r.stderr or "", job.tag))
+end
+
+-- -k: jobs print in input order; a job is printed once every earlier one has been.
+function Run:ready(seq, job)
+  if not self.o.keep_order then return self:emit(job) end
+  self.held[seq] = job
+  while self.held[self.next_print] do
+    local j = self.held[self.next_print]
+    self.held[self.next_print] = nil
+    self:emit(j)
+    self.next_print = self.next_print + 1
+    -- --line-buffer -k: the next job in order now prints as its lines come.
+    local live = self.by_seq[self.next_print]
+    if live then self:flush_held(live) end
+  end
+end
+
+-- --line-buffer: a job's own pipes, read as lines complete. The job in front (any job
+-- without -k) prints at once; the others keep their lines until their turn.
+function Run:live(job)
+  return not self.o.keep_order or job.seq == self.next_print
+end
+
+function Run:deliver(job, stream, text)
+  if text == "" then return end
+  if self:live(job) then
+    if stream == "out" then self:write_out(tagged(text, job.tag))
+    else self:write_err(tagged(text, job.tag)) end
+  else
+    job.held[#job.held + 1] = { stream, text }
+  end
+end
+
+function Run:flush_held(job)
+  local held = job.held
+  if not held or #held == 0 then return end
+  job.held = {}
+  for _, h in ipairs(held) do self:deliver(job, h[1], h[2]) end
+end
+
+local function on_pipe(self, job, s, final)
+  while s.fd do
+    local data = core.read(s.fd, 65536)
+    if data == false then
+      if not final then return end
+      data = ""                       -- a writer escaped the group: stop at what we have
+    end
+    if not data or data == "" then
+      loop.close(s.fd); s.fd = nil
+      break
+    end
+    job.receive = job.receive + #data
+    local buf = s.buf .. data
+    local last = buf:match(".*()\n")
+    if last then
+      self:deliver(job, s.name, buf:sub(1, last))
+      buf = buf:sub(last + 1)
+    end
+    s.buf = buf
+  end
+  if not s.fd and s.buf ~= "" then
+    self:deliver(job, s.name, s.buf)  -- a last line without its newline, as it is
+    s.buf = ""
+  end
+end
+
+function Run:open_pipes(job)
+  job.held, job.streams = {}, {}
+  local fds = {}
+  for _, name in ipairs({ "out", "err" }) do
+    local r, w = core.pipe()
+    if not r then return nil, w end
+    local s = { name = name, fd = r, w = w, buf = "" }
+    job.streams[#job.streams + 1] = s
+    fds[name] = w
+    loop.watch(r, function() on_pipe(self, job, s, false) end)
+  end
+  return fds
+end
+
+function Run:close_pipes(job)
+  for _, s in ipairs(job.streams or {}) do
+    if s.w then core.close(s.w); s.w = nil end
+    on_pipe(self, job, s, true)
+  end
+end
+
+-- Jobs ------------------------------------------------------------------------------------
+
+-- next_job() -> job | nil (no more) | false (input not ready yet)
+function Run:next_job()
+  while true do
+    local a
+    if self.list then
+      self.li = self.li + 1
+      a = self.list[self.li]
+    else
+      a = self.input.next()
+    end
+    if not a then return a end
+    self.seq = self.seq + 1
+    if not self.skip[self.seq] then return { seq = self.seq, args = a } end
+    self.nskipped = self.nskipped + 1
+    self:ready(self.seq, SKIPPED)
+  end
+end
+
+function Run:take_slot()
+  for i = 1, #self.slots + 1 do
+    if not self.slots[i] then self.slots[i] = true; return i end
+  end
+end
+
+function Run:start(job)
+  job.slot = self:take_slot()
+  job.cmd = template.line(self.tpl, job.args, job.seq, job.slot)
+  job.tag = self.o.tag and template.tag(job.args) or nil
+  job.receive = 0
+  -- As GNU parallel, jobs see their sequence number and slot in the environment.
+  local topts = { env = { PARALLEL_SEQ = tostring(job.seq), PARALLEL_JOBSLOT = tostring(job.slot) } }
+  if self.o.line_buffer then
+    local fds, err = self:open_pipes(job)
+    if not fds then
+      say(err)
+      self.stop = "error"
+      return
+    end
+    topts.stdout, topts.stderr = fds.out, fds.err
+    self.by_seq[job.seq] = job
+  end
+  job.future = self.pool:submit(job.cmd, topts)
+  self.running[job.future] = job
+  self.nrunning = self.nrunning + 1
+end
+
+function Run:halt_check(job, r)
+  local p = self.halt
+  local failed = r.status ~= "ok"
+  if (p.why == "fail" and failed) or (p.why == "success" and not failed) or p.why == "done" then
+    local what = p.why == "fail" and "failed" or p.why == "success" and "succeeded" or "finished"
+    say("This job ", what, ":\n", job.cmd)
+  end
+  local was = p.triggered
+  local when = p:record(r.status)
+  if not when or was then return end
+  if p.why == "success" then
+    self.halt_exit = 0
+  elseif p.percent then
+    self.halt_exit = math.ceil(self.nfailed / math.max(p.total or 1, 1) * 100)
+  elseif p.n == 1 then                -- the job's own status (bash's 128+signal)
+    self.halt_exit = job.exitval ~= 0 and job.exitval or (job.signal ~= 0 and job.signal + 128 or 0)
+  else
+    self.halt_exit = math.min(self.nfailed, 101)
+  end
+  self.stop = when
+  if when == "now" then
+    for f in pairs(self.running) do f:cancel() end
+  elseif self.nrunning > 0 then
+    say(("Starting no more jobs. Waiting for %d jobs to finish."):format(self.nrunning))
+  end
+end
+
+function Run:finish(job, r)
+  self.slots[job.slot] = nil
+  if self.o.line_buffer then self:close_pipes(job); self.by_seq[job.seq] = nil end
+  if r.status == "cancelled" then     -- ended by --halt now or an interrupt: not a result
+    job.cancelled = true
+    return self:ready(job.seq, job)
+  end
+  job.record = r
+  self.ndone = self.ndone + 1
+  local failed = r.status ~= "ok"
+  if failed then self.nfailed = self.nfailed + 1 end
+  job.exitval, job.signal = gnu_status(r)
+  if r.status == "timeout" then
+    say("Warning: This job was killed because it timed out:")
+    say("Warning: ", job.cmd)
+  end
+  if not self.o.line_buffer then job.receive = #(r.stdout or "") end
+  if self.log then
+    self.log:write({ seq = job.seq, start = r.start, duration = r.duration, receive = job.receive,
+                     exitval = job.exitval, signal = job.signal, command = job.cmd })
+  end
+  if self.halt then self:halt_check(job, r) end
+  self:ready(job.seq, job)
+end
+
+function Run:collect()
+  local n = 0
+  for f, job in pairs(self.running) do
+    if f:done() then
+      self.running[f] = nil
+      self.nrunning = self.nrunning - 1
+      n = n + 1
+      self:finish(job, f.record)
+    end
+  end
+  return n
+end
+
+-- fill() -> jobs started; sets self.exhausted when input is done.
+function Run:fill()
+  local n = 0
+  while not self.stop and not self.interrupted and not self.exhausted
+        and self.nrunning < self.o.jobs do
+    local job = self:next_job()
+    if job == nil then
+      self.exhausted = true
+    elseif job == false then
+      input.wait(self.input.reader)
+      break
+    else
+      self:start(job)
+      n = n + 1
+    end
+  end
+  return n
+end
+
+function Run:exit_status()
+  if self.interrupted or self.stop == "error" then return 255 end
+  local p = self.halt
+  if p then
+    if self.halt_exit then return self.halt_exit % 256 end
+    if p.percent then return math.ceil(self.nfailed / math.max(self.ndone, 1) * 100) end
+  end
+  return math.min(self.nfailed, 101)
+end
+
+function Run:update_bar()
+  if not self.bar then return end
+  self.bar:update({ done = self.ndone, running = self.nrunning, failed = self.nfailed,
+                    total = self.total or (self.exhausted and self.seq - self.nskipped) or nil })
+end
+
+function Run:loop()
+  local release = loop.catch_signals(function(sig) self.interrupted = self.interrupted or sig end)
+  while true do
+    local ended = self:collect()
+    local started = self:fill()
+    self:update_bar()
+    if self.nrunning == 0 and (self.exhausted or self.stop or self.interrupted) then break end
+    if started == 0 and ended == 0 then loop.step() end
+  end
+  release()
+  if self.bar then self.bar:finish() end
+end
+
+-- --dry-run: the command lines, in order, without running anything.
+function Run:dry_run()
+  while true do
+    local job = self:next_job()
+    if job == false then
+      input.wait(self.input.reader)
+      loop.run_until(function() return not input.waiting(self.input.reader) end)
+    elseif not job then
+      break
+    else
+      local slot = (job.seq - 1) % self.o.jobs + 1
+      local line = template.line(self.tpl, job.args, job.seq, slot)
+      io.stdout:write(self.o.tag and template.tag(job.args) or "", line, "\n")
+    end
+  end
+  io.stdout:flush()
+  return 0
+end
+
+-- How many jobs the open-file limit allows: each holds a pidfd and two pipe ends (four
+-- with --line-buffer).
+local function fd_room(line_buffer)
+  local f = io.open("/proc/self/limits")
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  local soft = tonumber(text:match("Max open files%s+(%d+)"))
+  if not soft then return math.huge end
+  return math.max(1, (soft - 32) // (line_buffer and 5 or 3))
+end
+
+-- run(o) -> exit status. o: the options parse() returned.
+function M.run(o)
+  local room = fd_room(o.line_buffer)
+  if o.jobs > room then
+    if not o.jobs_max then
+      say(("Warning: Only enough file handles to run %d jobs in parallel."):format(room))
+    end
+    o.jobs = room
+  end
+  local tpl, terr = template.compile(o.command, o.quote)
+  if not tpl then usage_error(terr) end
+  local self = setmetatable({
+    o = o, tpl = tpl, seq = 0, li = 0, skip = {}, nskipped = 0,
+    running = {}, nrunning = 0, slots = {}, held = {}, next_print = 1, by_seq = {},
+    ndone = 0, nfailed = 0,
+  }, Run)
+  if o.halt then self.halt = halt.parse(o.halt) end
+  if o.resume or o.resume_failed then
+    local done, err = tsv.done_seqs((o.joblog:gsub("^%+", "")), o.resume_failed)
+    if not done then say(err); return 255 end
+    self.skip = done
+  end
+  local inp, ierr = input.open(o.sources, o.null)
+  if not inp then say(ierr); return 255 end
+  self.input = inp
+  -- Percentages need the number of jobs: read all input first, as GNU parallel does.
+  if self.halt and self.halt.percent then
+    self.list = inp.all()
+    local n = 0
+    for i = 1, #self.list do if not self.skip[i] then n = n + 1 end end
+    self.halt:set_total(n)
+  end
+  if o.dry_run then return self:dry_run() end
+  if o.joblog then
+    local path = o.joblog
+    local append = path:sub(1, 1) == "+"
+    if append then path = path:sub(2) end
+    local log, err = tsv.open(path, append, o.resume or o.resume_failed)
+    if not log then say(err); return 255 end
+    self.log = log
+  end
+  local retries = 0
+  if o.retries then retries = o.retries == 0 and INFINITE_RETRIES or o.retries - 1 end
+  self.pool = corral.pool {
+    executor = "shell", size = o.jobs, timeout = o.timeout, retries = retries,
+    termseq = o.termseq or GNU_TERMSEQ, on_interrupt = "cancel",
+  }
+  if o.bar then
+    local total = self.list and #self.list or inp.total
+    if total then
+      for s in pairs(self.skip) do if s <= total then total = total - 1 end end
+    end
+    self.total = total
+    self.bar = progress.new({ total = total, stream = io.stderr })
+    if not self.bar.on then self.bar = nil end
+  end
+  self:loop()
+  if self.log then self.log:close() end
+  io.stdout:flush()
+  return self:exit_status()
+end
+
+function M.main(argv)
+  local o, err = cli_args.parse(argv)
+  if not o then usage_error(err) end
+  if o.help then print(cli_args.USAGE); os.exit(0) end
+  os.exit(M.run(o), true)
+end
+
+return M

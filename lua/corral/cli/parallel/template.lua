@@ -1,0 +1,189 @@
+-- corral.cli.parallel.template: a `corral parallel` command with replacement strings, turned
+-- into one shell command line per job exactly as GNU parallel 20221122 builds it.
+--
+-- Arguments are quoted with GNU's shell_quote_scalar_default (so `it's` -> 'it'"'"'s'),
+-- except when the command's first word holds a replacement string (`parallel {}`, `{2}`):
+-- then nothing is quoted, as GNU does. -q quotes each word of the result instead.
+local M = {}
+
+local SPC = {}               -- a word boundary: one unquoted space in the command line
+
+-- quote(s): GNU parallel's quoting for Bourne shells.
+function M.quote(s)
+  if s == "" then return "''" end
+  if not s:find("[^%-_.+a-zA-Z0-9/]") then return s end
+  local q = "'" .. s:gsub("'", [['"'"']]) .. "'"
+  if q:sub(1, 2) == "''" then q = q:sub(3) end
+  if q:sub(-2) == "''" then q = q:sub(1, -3) end
+  return q
+end
+local quote = M.quote
+
+-- The values of the replacement strings, as GNU's perl expressions compute them. Perl's `.`
+-- does not match a newline, which matters for inputs read with -0.
+local function basename(s)           -- s:.*/::  (the first line holding a '/')
+  local pos = 1
+  while true do
+    local nl = s:find("\n", pos, true)
+    local line_end = nl and nl - 1 or #s
+    local last
+    for k = line_end, pos, -1 do
+      if s:byte(k) == 47 then last = k; break end
+    end
+    if last then return s:sub(1, pos - 1) .. s:sub(last + 1) end
+    if not nl then return s end
+    pos = nl + 1
+  end
+end
+
+local function noext(s)              -- s:\.[^/.]*$::
+  local i = s:find("%.[^/.]*$")
+  if i then return s:sub(1, i - 1) end
+  return s
+end
+
+local function strip_sep(p)          -- s{(.)/*\z}{$1}s
+  local t = p:gsub("/+$", "")
+  if t == "" and p ~= "" then t = p:sub(1, 1) end
+  return t
+end
+
+local function fileparse(p)          -- m{^(.*/)?(.*)}s; dir defaults to ./
+  local dir, base = p:match("^(.*/)(.*)$")
+  if not dir then return "./", p end
+  return dir, base
+end
+
+local function dirname(s)            -- File::Basename::dirname on Unix
+  local dir, base = fileparse(s)
+  dir = strip_sep(dir)
+  if base == "" then
+    dir = fileparse(dir)
+    dir = strip_sep(dir)
+  end
+  return dir
+end
+
+local FN = {
+  [""] = function(s) return s end,
+  ["."] = noext,
+  ["/"] = basename,
+  ["//"] = dirname,
+  ["/."] = function(s) return noext(basename(s)) end,
+}
+M.value = FN
+
+-- One word into pieces: literal strings and replacement tokens
+-- { fn = , pos = N | nil } or { seq = true } / { slot = true }. Returns whether it had any.
+local function parse_word(w, pieces)
+  local i, found = 1, false
+  local lit = {}
+  while i <= #w do
+    local open = w:find("{", i, true)
+    if not open then lit[#lit + 1] = w:sub(i); break end
+    lit[#lit + 1] = w:sub(i, open - 1)
+    local tok, after
+    local special = w:match("^{([#%%])}", open)
+    if special then
+      tok, after = special == "#" and { seq = true } or { slot = true }, open + 3
+    else
+      local num, suffix, close = w:match("^{(%-?%d*)([./]*)}()", open)
+      if num and FN[suffix] and num ~= "-" and num ~= "0" and num ~= "-0" then
+        tok, after = { fn = FN[suffix], pos = tonumber(num) }, close
+      end
+    end
+    if tok then
+      local s = table.concat(lit)
+      if s ~= "" then pieces[#pieces + 1] = s end
+      lit = {}
+      pieces[#pieces + 1] = tok
+      found = true
+      i = after
+    else
+      lit[#lit + 1] = "{"
+      i = open + 1
+    end
+  end
+  local s = table.concat(lit)
+  if s ~= "" then pieces[#pieces + 1] = s end
+  return found
+end
+
+-- compile(words, quote_all) -> template | nil, message. words: the command's words (empty:
+-- each input is the command). quote_all: -q.
+function M.compile(words, quote_all)
+  if #words == 0 then words = { "{}" } end
+  if table.concat(words, " "):find("{=.-=}") then      -- GNU reads them across words
+    return nil, "perl expressions {= =} are not supported"
+  end
+  local pieces, any = {}, false
+  for k, w in ipairs(words) do
+    if k > 1 then pieces[#pieces + 1] = SPC end
+    any = parse_word(w, pieces) or any
+  end
+  if not any then                    -- GNU appends {} to a command without any
+    pieces[#pieces + 1] = SPC
+    pieces[#pieces + 1] = { fn = FN[""] }
+  end
+  -- A replacement string in the first word, before any blank or '=': nothing is quoted.
+  local quote_args = true
+  for k = 1, #pieces do
+    local p = pieces[k]
+    if p == SPC then break end
+    if type(p) == "string" and p:find("[ \t\n=]") then break end
+    if type(p) == "table" then quote_args = false; break end
+  end
+  return { pieces = pieces, quote_all = quote_all and true or false,
+           quote_args = quote_args and not quote_all }
+end
+
+-- line(template, args, seq, slot) -> the shell command line of one job.
+function M.line(t, args, seq, slot)
+  local out, n = {}, 0
+  local q = t.quote_args
+  for _, p in ipairs(t.pieces) do
+    if type(p) == "string" or p == SPC then
+      n = n + 1; out[n] = p
+    elseif p.seq then
+      n = n + 1; out[n] = tostring(seq)
+    elseif p.slot then
+      n = n + 1; out[n] = tostring(slot)
+    elseif p.pos then
+      local a = args[p.pos > 0 and p.pos or #args + 1 + p.pos]
+      local v = a and p.fn(a) or ""
+      n = n + 1; out[n] = (q and a) and quote(v) or v
+    else
+      -- {} and friends stand for every argument of the job, one word each.
+      local nargs = #args
+      if nargs == 0 then args, nargs = { "" }, 1 end
+      for k = 1, nargs do
+        if k > 1 then n = n + 1; out[n] = SPC end
+        local v = p.fn(args[k])
+        n = n + 1; out[n] = q and quote(v) or v
+      end
+    end
+  end
+  if not t.quote_all then
+    for k = 1, n do if out[k] == SPC then out[k] = " " end end
+    return table.concat(out, "", 1, n)
+  end
+  -- -q: each word (a run between boundaries) is quoted on its own.
+  local words, cur = {}, {}
+  for k = 1, n + 1 do
+    local p = out[k]
+    if p == SPC or k == n + 1 then
+      if #cur > 0 then words[#words + 1] = quote(table.concat(cur)) end
+      cur = {}
+    else
+      cur[#cur + 1] = p
+    end
+  end
+  return table.concat(words, " ")
+end
+
+-- tag(args): what --tag puts before each output line (the arguments, unquoted, and a TAB).
+function M.tag(args)
+  return table.concat(args, " ") .. "\t"
+end
+
+return M

@@ -1,0 +1,169 @@
+-- corral.launch.lifeline: if this process dies, even by SIGKILL, the process groups it started must
+-- not outlive it by more than a second.
+--
+-- The groups live in shared memory (core.slots: int32 slots in a memfd): registering one is a
+-- store, no syscall, and wakes nobody, which matters when thousands of short tasks a second
+-- each add and remove a group. The first add spawns a watchdog: `lua5.4` running
+-- corral.launch.watchdog, in its own session (so a terminal's Ctrl-C and hangup never reach it),
+-- holding the memfd as fd 3 and, as stdin, the read end of a pipe whose only write end is here.
+-- Nothing is ever written to that pipe: the watchdog sleeps in read() until the kernel closes
+-- the write end, which happens exactly when this process ends, however it ends. Then it reads
+-- the slots and ends every group still registered (TERM and CONT, up to 200 ms, then KILL).
+-- After a normal exit with every pool closed the slots are empty and it just exits.
+--
+-- The write end and the memfd are close-on-exec (commands and spawned workers never see them)
+-- and fork_worker closes them in forked workers. The watchdog's pidfd is watched by the loop:
+-- a watchdog that died is reaped and replaced (the slots still hold the set). When a
+-- replacement dies within a second of its start too (a broken install), a warning goes to
+-- stderr and the lifeline stays off. Nothing waits for the watchdog: once this process is
+-- gone, init (or the nearest subreaper) reaps it. It is no pool's process group.
+--
+-- Fork safety: the state belongs to the pid that started it. In a child forked from this Lua
+-- state (core.getpid() differs) the lifeline counts as not started, and the parent's fd
+-- numbers (which may name other files there) are left alone.
+local core = require "corral.core"
+local luacmd = require "corral.launch.luacmd"
+local loop = require "corral.loop"
+
+local M = {}
+
+local MIN_LIFE = 1            -- a replacement that dies sooner (seconds) is not replaced
+
+local groups = {}             -- pgid -> slot index: what the watchdog must end if we die
+local free, nfree = {}, 0     -- free slot indices
+local slots = nil             -- core.slots, created with the first watchdog
+local st = nil                -- { pid, pidfd, wfd, started_at, retry } while one runs
+local broken = false          -- gave up: no watchdog would stay up
+local owner = core.self_pid() -- the process this state belongs to
+
+local start
+
+local function warn(msg)
+  io.stderr:write("corral: lifeline: ", msg, "\n")
+end
+
+-- The watchdog has been reaped (code, sig as from core.reap): replace it if it was healthy.
+local function gone(code, sig)
+  local s = st
+  st = nil
+  loop.unwatch(s.pidfd)
+  core.close(s.pidfd); core.close(s.wfd)
+  local how = code and ("exited with code " .. code)
+    or math.type(sig) == "integer" and ("was killed by " .. (core.signame(sig) or sig))
+    or ("was lost (" .. tostring(sig) .. ")")
+  if s.retry and core.now() - s.started_at < MIN_LIFE then
+    broken = true
+    warn("the watchdog " .. how .. " at start; process groups will not be ended if this "
+      .. "process dies")
+    return
+  end
+  warn("the watchdog " .. how .. "; starting a new one")
+  if next(groups) then start(true) end          -- the slots still hold the set
+end
+
+-- Loop callback on the watchdog's pidfd: it ended while we live.
+local function on_watchdog_end()
+  if not st then return end
+  local code, sig = core.reap(st.pidfd)
+  if code == false and sig == nil then return end        -- still running (spurious wake-up)
+  gone(code or nil, sig)
+end
+
+-- Free slots first(n)..last; slot indices are handed out from the end of the free list.
+local function add_free(first, last)
+  for i = last, first, -1 do nfree = nfree + 1; free[nfree] = i end
+end
+
+function start(retry)
+  if not slots then
+    local err
+    slots, err = core.slots(256)
+    if not slots then
+      broken = true
+      warn("cannot create the shared slots: " .. tostring(err))
+      return
+    end
+    add_free(1, 256)
+  end
+  local rfd, wfd = core.pipe()
+  if not rfd then
+    warn("cannot create a pipe: " .. tostring(wfd))
+    return
+  end
+  local pid, pidfd = core.spawn {
+    argv = luacmd.argv(nil, "corral.launch.watchdog", 3, owner), setsid = true,
+    stdin = rfd, stdout = "null", stderr = "inherit", fds = { [3] = slots:fd() },
+  }
+  core.close(rfd)
+  if not pid then
+    core.close(wfd)
+    broken = true
+    warn("cannot start the watchdog: " .. tostring(pidfd))
+    return
+  end
+  st = { pid = pid, pidfd = pidfd, wfd = wfd, started_at = core.now(), retry = retry }
+  loop.watch(pidfd, on_watchdog_end)
+end
+
+-- In a forked child everything inherited describes the parent's lifeline: forget it.
+local function check_fork()
+  local me = core.self_pid()
+  if me ~= owner then
+    owner, groups, st, broken = me, {}, nil, false
+    slots, free, nfree = nil, {}, 0     -- the mapping is the parent's: never write to it
+  end
+end
+
+-- add(pgid): the group must not survive this process. Called per task: a getpid and a store.
+-- A negative value -n stands for the task cgroup task-n of corral.launch.cgroup.
+function M.add(pgid)
+  check_fork()
+  if groups[pgid] or broken then return end
+  if not st then
+    start()
+    if not slots then return end
+  end
+  if nfree == 0 then
+    local n = slots:count()
+    if not slots:grow(2 * n) then return warn("cannot grow the shared slots") end
+    add_free(n + 1, 2 * n)
+  end
+  local i = free[nfree]
+  free[nfree], nfree = nil, nfree - 1
+  slots:set(i, pgid)
+  groups[pgid] = i
+end
+
+-- remove(pgid): the group is finished (reaped and empty); forget it.
+function M.remove(pgid)
+  check_fork()
+  local i = groups[pgid]
+  if not i then return end
+  groups[pgid] = nil
+  slots:set(i, 0)
+  nfree = nfree + 1
+  free[nfree] = i
+end
+
+-- Slurm jobs share the slots with groups: job J is stored as -(JOB_BASE + J), below every task
+-- cgroup id (-n). The watchdog scancels them (corral.slurm registers the allocations it made).
+M.JOB_BASE = 1 << 30
+
+-- add_job(jobid) / remove_job(jobid): an allocation to scancel if this process dies.
+function M.add_job(jobid)
+  if jobid >= (1 << 31) - M.JOB_BASE then
+    return warn(("Slurm job id %d is too large for the lifeline; it will not be cancelled "
+      .. "if this process dies"):format(jobid))
+  end
+  M.add(-(M.JOB_BASE + jobid))
+end
+
+function M.remove_job(jobid) M.remove(-(M.JOB_BASE + jobid)) end
+
+-- watchdog_pid() -> pid of this process's watchdog, or nil when none is running.
+function M.watchdog_pid()
+  check_fork()
+  return st and st.pid or nil
+end
+
+return M

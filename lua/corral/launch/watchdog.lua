@@ -1,0 +1,90 @@
+-- corral.launch.watchdog: the far end of corral.launch.lifeline, run as a process of its own
+-- (`lua5.4 -e "... require('corral.launch.watchdog').main()"`, in its own session).
+--
+-- stdin is a pipe nobody writes to: EOF means the owner is gone (exited, crashed or SIGKILLed:
+-- the kernel closed its write end). Then the groups registered in the shared slots (fd
+-- `slots_fd`, see corral.launch.lifeline) are ended, TERM and CONT, up to GRACE seconds for them to
+-- go, then KILL, and the watchdog exits; with nothing registered it exits at once.
+--
+-- INT, TERM and HUP are blocked (held pending, never acted on): a terminal cannot send them to
+-- another session, so they come only from someone signalling every process, e.g. a shutdown or
+-- a service manager stopping the owner's whole cgroup. Dying then would leave the owner's
+-- groups unguarded while the owner cleans up; the watchdog's one way out is EOF (or KILL).
+local core = require "corral.core"
+
+local M = {}
+
+local GRACE = 0.2           -- seconds between TERM and KILL
+local JOB_BASE = 1 << 30    -- corral.launch.lifeline.JOB_BASE (not required here: it needs the loop)
+local POLL_MS = 5           -- between scans while waiting for the groups to go
+
+-- Groups of `list` with a live (non-zombie) member: orphans may stay zombies for long when
+-- nobody reaps them, and they are dead for our purpose.
+local function live(list)
+  local t = core.live_groups(list)
+  if t then return t end
+  t = {}                    -- no /proc: kill(-g, 0), zombies included
+  for _, pg in ipairs(list) do if core.group_exists(pg) then t[pg] = 1 end end
+  return t
+end
+
+local function end_groups(set)
+  local list = {}
+  for pg in pairs(set) do list[#list + 1] = pg end
+  if #list == 0 then return end
+  for _, pg in ipairs(list) do
+    core.killpg(pg, "TERM")
+    core.killpg(pg, "CONT")     -- a stopped group acts on TERM only once continued
+  end
+  local ep = core.epoll_create()  -- waiting on an empty epoll is our sleep
+  local deadline = core.now() + GRACE
+  local left = live(list)
+  while next(left) and core.now() < deadline do
+    core.epoll_wait(ep, POLL_MS)
+    left = live(list)
+  end
+  for pg in pairs(left) do core.killpg(pg, "KILL") end
+end
+
+-- scancel each Slurm job (an allocation the owner made), all at once, and wait for them.
+local function cancel_jobs(jobs)
+  if #jobs == 0 then return end
+  local ep = core.epoll_create()
+  local left = {}
+  for _, j in ipairs(jobs) do
+    local pid, pidfd = core.spawn { argv = { "scancel", tostring(j) }, stdin = "null",
+                                    stdout = "null", stderr = "null" }
+    if pid then core.epoll_add(ep, pidfd); left[pidfd] = true end
+  end
+  local deadline = core.now() + 10
+  while next(left) and core.now() < deadline do
+    for _, fd in ipairs { core.epoll_wait(ep, 100) } do
+      local code, sig = core.reap(fd)
+      if code ~= false or sig ~= nil then core.epoll_del(ep, fd); left[fd] = nil end
+    end
+  end
+end
+
+-- main(slots_fd, owner_pid): a negative slot -n is the owner's task cgroup task-n
+-- (corral.launch.cgroup): killed with cgroup.kill, then removed with the owner's cgroup parents;
+-- one below -JOB_BASE is a Slurm job (corral.launch.lifeline.add_job), cancelled first.
+function M.main(slots_fd, owner)
+  core.sigcatch { "INT", "TERM", "HUP" }
+  core.set_blocking(0, true)
+  repeat
+    local data = core.read(0, 512)
+  until not data or data == ""             -- EOF (or a read error: the owner is unreachable)
+  local set, cgroups, jobs = {}, {}, {}
+  for _, pg in ipairs(core.slots_read(slots_fd) or {}) do
+    if pg > 1 then set[pg] = true
+    elseif pg <= -JOB_BASE then jobs[#jobs + 1] = -pg - JOB_BASE
+    elseif pg < 0 then cgroups[#cgroups + 1] = -pg end
+  end
+  cancel_jobs(jobs)
+  end_groups(set)
+  -- and the owner's cgroup parents, left behind when it exited without closing its Lua state
+  if owner then pcall(function() require("corral.launch.cgroup").reap_owner(owner, cgroups) end) end
+  os.exit(0)
+end
+
+return M

@@ -1,0 +1,166 @@
+-- corral.lua.worker: the loop inside a lua worker process. Reads frames from fd `rfd`, runs tasks
+-- one at a time in arrival order, writes frames to `wfd`. Not used by the parent process (see
+-- corral.lua.workers).
+--
+-- In:  a task { function | "module.fn", args..., n = 1 + #args } (table.pack(fn, ...);
+--      numbered 1, 2, ... by arrival), { c = seq } to cancel task seq if it has not started,
+--      { exit = true }; HEAD (the integer 3) before a task the parent sent to this worker
+--      while it was idle: the parent counts that one as running already, so it gets no START
+--      and no skip.
+-- Out: per task, in order: START (the integer 1) before it runs, then its reply: the values
+--      themselves { n = ..., ... } or { e = error, tb = traceback } (no n); or SKIP (the
+--      integer 2) instead of both when it was cancelled before it started. Small integers
+--      and bare tables: the parent decodes a reply into the values it keeps, nothing more. The parent may send many tasks ahead (pipelining): the
+--      worker drains its input before starting each task, so a cancel that arrived in time
+--      is honoured, and writes the previous reply, skips and the next START in one write.
+local core = require "corral.core"
+
+local M = {}
+
+-- Replies carry no bytecode: the parent never loads code from a worker.
+local NO_FUNCTIONS = { functions = false }
+
+-- A plain write: if the parent has closed its end, SIGPIPE ends this worker, as it would any
+-- pipeline member whose reader is gone (and saves the signal-mask calls of a guarded write).
+local function write_all(fd, s)
+  local off = 0
+  while off < #s do
+    local n, err = core.write(fd, s, off, true)
+    if not n then error(err, 0) end
+    off = off + n
+  end
+end
+
+local function resolve(name)
+  local mod, fn = name:match("^(.*)%.([%w_]+)$")
+  local ok, m = pcall(require, mod)
+  if not ok then error(("cannot load module '%s' for '%s': %s"):format(mod, name, m), 0) end
+  local f = type(m) == "table" and m[fn]
+  if type(f) ~= "function" then error(("'%s' is not a function"):format(name), 0) end
+  return f
+end
+
+-- run(task) -> reply table
+local function run(task)
+  local fn = task[1]
+  local tb
+  local handler = function(e)
+    tb = debug.traceback(nil, 2)
+    return e
+  end
+  local res = table.pack(xpcall(function()
+    if type(fn) == "string" then fn = resolve(fn) end
+    return fn(table.unpack(task, 2, task.n))
+  end, handler))
+  if res[1] then
+    return table.move(res, 2, res.n, 1, { n = res.n - 1 })
+  end
+  return { e = res[2], tb = tb }
+end
+
+-- One encode on the normal path; a value that cannot cross becomes a failure naming its path.
+local function reply_frame(r)
+  local ok, frame = pcall(core.encode, r, r.n and "values" or "reply", NO_FUNCTIONS)
+  if ok then return frame end
+  if r.n then
+    return core.encode { e = "cannot return the task's values: " .. tostring(frame) }
+  end
+  return core.encode { e = tostring(r.e), tb = r.tb }
+end
+
+local START, SKIP, HEAD = core.encode(1), core.encode(2), 3
+
+-- main(rfd, wfd, init, exit): serve until told to exit or the parent's end closes.
+function M.main(rfd, wfd, init, exit)
+  exit = exit or os.exit
+  -- lua.c (spawned workers) turns SIGINT into a Lua error; a worker dies of it, like any
+  -- process, whatever its start method. Spawned workers start with it blocked till here.
+  core.sigdefault { "INT" }
+  core.set_blocking(rfd, false)
+  if init then
+    local ok, err = pcall(function() resolve(init)() end)
+    if not ok then
+      io.stderr:write("corral worker: init '", init, "' failed: ", tostring(err), "\n")
+      exit(78)
+    end
+  end
+  local ep = core.epoll_create()
+  core.epoll_add(ep, rfd, "r")
+  local buf, pos = "", 1
+  local inbox, ihead, itail = {}, 1, 0     -- decoded frames not yet acted on
+  local nseq, cancelled, head_next = 0, {}, false
+  local eof = false
+  local out = nil                          -- frames to write before blocking or running
+
+  -- Decode every complete frame in buf; cancels are noted at once, the rest queued in order.
+  local function decode_all()
+    while true do
+      local msg, nextpos = core.decode(buf, pos, { functions = true })
+      if msg == false then break end
+      if msg == nil then
+        io.stderr:write("corral worker: protocol error: ", tostring(nextpos), "\n")
+        exit(70)
+      end
+      pos = nextpos
+      if msg == HEAD then
+        head_next = true
+      elseif msg.c then
+        cancelled[msg.c] = true
+      else
+        if not msg.exit then
+          nseq = nseq + 1
+          msg.seq, msg.head = nseq, head_next
+          head_next = false
+        end
+        itail = itail + 1
+        inbox[itail] = msg
+      end
+    end
+    if pos > 1 then buf, pos = buf:sub(pos), 1 end
+  end
+
+  -- Read what is available (block = wait for at least one byte or EOF).
+  local function pull(block)
+    while not eof do
+      local data = core.read(rfd, 1 << 16)
+      if data == false then
+        if not block then return end
+        core.epoll_wait(ep, -1)
+      elseif not data or data == "" then
+        eof = true
+      else
+        buf = buf .. data
+        block = false
+      end
+    end
+  end
+
+  while true do
+    pull(false)
+    decode_all()
+    local msg = inbox[ihead]
+    if msg then
+      inbox[ihead], ihead = nil, ihead + 1
+      if msg.exit then
+        if out then write_all(wfd, out) end
+        io.stdout:flush(); exit(0)
+      elseif cancelled[msg.seq] and not msg.head then
+        cancelled[msg.seq] = nil
+        out = (out or "") .. SKIP
+      else
+        if msg.head then
+          if out then write_all(wfd, out) end
+        else
+          write_all(wfd, out and out .. START or START)
+        end
+        out = reply_frame(run(msg))
+      end
+    else
+      if out then write_all(wfd, out); out = nil end
+      if eof then io.stdout:flush(); exit(0) end
+      pull(true)
+    end
+  end
+end
+
+return M

@@ -1,0 +1,187 @@
+-- The lifeline: when the script that owns pools dies (SIGKILL included, or an exit that
+-- closes nothing), every process group its pools started is gone within a second.
+-- Job scripts run as real processes; survivors are counted by a marker unique to each test.
+local core = require "corral.core"
+local corral = require "corral"
+local lifeline = require "corral.launch.lifeline"
+local H = require "helpers"
+
+-- The spec scripts get the marker's digits only, so their own command lines do not carry it.
+local function digits(m) return (m:gsub("^300%.", "")) end
+
+-- Poll for no process with the marker; returns the count left and the seconds it took.
+local function survivors(m, t0, seconds)
+  H.poll(function() return H.count(m) == 0 end, seconds or 1)
+  return H.count(m), core.now() - t0
+end
+
+-- Is pid a live corral watchdog? (A zombie has no command line; a reused pid another one.)
+local function is_watchdog(pid)
+  local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+  if not f then return false end
+  local cmd = f:read("a") or ""
+  f:close()
+  return cmd:find("corral.launch.watchdog", 1, true) ~= nil
+end
+
+-- Live watchdogs whose parent is `ppid`.
+local function watchdogs_of(ppid)
+  local names = {}
+  local p = io.popen("ls /proc")
+  for name in p:lines() do if name:match("^%d+$") then names[#names + 1] = tonumber(name) end end
+  p:close()
+  local out = {}
+  for _, pid in ipairs(names) do
+    local f = io.open("/proc/" .. pid .. "/stat")
+    local s = f and f:read("a") or ""
+    if f then f:close() end
+    local parent = tonumber(s:match("%)%s+%S+%s+(%d+)"))
+    if parent == ppid and is_watchdog(pid) then out[#out + 1] = pid end
+  end
+  return out
+end
+
+-- pids of live processes whose command line contains `s` anywhere.
+local function pids_with(s)
+  local names = {}
+  local p = io.popen("ls /proc")
+  for name in p:lines() do if name:match("^%d+$") then names[#names + 1] = name end end
+  p:close()
+  local out = {}
+  for _, name in ipairs(names) do
+    local f = io.open("/proc/" .. name .. "/cmdline", "rb")
+    if f then
+      if (f:read("a") or ""):find(s, 1, true) then out[#out + 1] = tonumber(name) end
+      f:close()
+    end
+  end
+  return out
+end
+
+local function script(name, ...)
+  return { H.root .. "/scripts/corral", "run", H.root .. "/spec/scripts/" .. name, ... }
+end
+
+-- Start a job script; whatever happens in the test, it is reaped (killed first, through its
+-- pidfd, if still running) and the marker's processes are cleaned up.
+local function start(argv, opts, m)
+  local c = H.start(argv, opts)
+  finally(function()
+    if not c.waited then core.pidfd_kill(c.pidfd, "KILL"); c:wait(5) end
+    if m then H.cleanup(m) end
+  end)
+  return c
+end
+
+local function wait(c)
+  c.waited = true
+  return c:wait()
+end
+
+describe("the lifeline with 50 running 'sleep & sleep' trees", function()
+  it("ends them all within 1 s of the owner's SIGKILL", function()
+    local m = H.sleep_marker()
+    local c = start(script("lifeline_shell.lua", digits(m), "kill"), nil, m)
+    assert.is_true(c:expect("ready", 1, 20))
+    assert.are.equal(100, H.count(m))
+    local t0 = core.now()
+    assert.is_true(core.kill(c.pid, "KILL"))
+    local left, took = survivors(m, t0)
+    local _, sig = wait(c)
+    assert.are.equal("KILL", sig)
+    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+  end)
+
+  it("ends them all within 1 s of os.exit(0) with the pool still open", function()
+    local m = H.sleep_marker()
+    local c = start(script("lifeline_shell.lua", digits(m), "exit"), nil, m)
+    assert.is_true(c:expect("ready", 1, 20))
+    local t0 = core.now()
+    local code = wait(c)
+    local left, took = survivors(m, t0)
+    assert.are.equal(0, code)
+    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+  end)
+
+  it("survives its watchdog being killed: a new one takes over, no SIGPIPE", function()
+    local m = H.sleep_marker()
+    local c = start(script("lifeline_shell.lua", digits(m), "churn"), { stderr = "null" }, m)
+    assert.is_true(c:expect("ready", 1, 20))
+    local first = tonumber(c.lines[1]:match("^watchdog (%d+)$"))
+    assert.is_true(is_watchdog(first))
+    assert.is_true(core.kill(first, "KILL"))
+    local second
+    assert.is_true(H.poll(function()
+      for _, pid in ipairs(watchdogs_of(c.pid)) do   -- the killed one may linger a moment
+        if pid ~= first then second = pid end
+      end
+      return second ~= nil
+    end, 5))
+    assert.are_not.equal(first, second)
+    assert.are.equal(false, (core.reap(c.pidfd)))       -- the owner lives on, still churning
+    local t0 = core.now()
+    assert.is_true(core.kill(c.pid, "KILL"))
+    local left, took = survivors(m, t0)
+    local _, sig = wait(c)
+    assert.are.equal("KILL", sig)
+    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+  end)
+end)
+
+describe("the watchdog", function()
+  it("ends with the owner after a clean exit: nothing is left", function()
+    local c = start(script("lifeline_close.lua", "pool"))
+    local code = wait(c)
+    assert.are.equal(0, code)
+    local pid, real = c.lines[1]:match("^watchdog (%d+) (%a+)$")
+    assert.are.equal("true", real)            -- it was running, as the owner's child
+    assert.are.equal("watchdogs 1", c.lines[2])
+    pid = tonumber(pid)
+    assert.is_true(H.poll(function() return not is_watchdog(pid) end, 1), "watchdog left running")
+  end)
+
+  it("is never started by a script that starts no task", function()
+    local c = start(script("lifeline_close.lua", "none"))
+    assert.are.equal(0, (wait(c)))
+    assert.are.same({ "watchdog nil false", "watchdogs 0" }, c.lines)
+  end)
+
+  it("is not inherited by lua workers: a forked one has no lifeline of its own", function()
+    if not core.encode then pending("core.encode (the wire codec) is not built yet") return end
+    for _, start in ipairs { "fork", "spawn", "forkserver" } do
+      local pool <close> = corral.pool { executor = "lua", start = start, size = 1 }
+      local r = pool:submit(function() return require("corral.launch.lifeline").watchdog_pid() end):wait()
+      assert.are.equal("ok", r.status, r.error)
+      assert.is_nil(r.values[1])
+      local wd = lifeline.watchdog_pid()
+      -- (seen failing once under load: the message says what the pid was then)
+      assert.is_true(is_watchdog(wd), ("parent's watchdog %s not running: %s"):format(
+        tostring(wd), H.lines("/proc/" .. tostring(wd) .. "/stat")[1] or "no such process"))
+    end
+  end)
+end)
+
+describe("the lifeline with busy lua workers", function()
+  for _, how in ipairs { "spawn", "fork", "forkserver" } do
+    it("ends workers and what they started within 1 s of the owner's SIGKILL (start = "
+       .. how .. ")", function()
+      if not core.encode then pending("core.encode (the wire codec) is not built yet") return end
+      local m = H.sleep_marker()
+      local c = start(script("lifeline_lua.lua", "lifeline-" .. digits(m), how), nil, m)
+      assert.is_true(c:expect("ready", 1, 20))
+      local t0 = core.now()
+      assert.is_true(core.kill(c.pid, "KILL"))
+      local left, took = survivors(m, t0)
+      local _, sig = wait(c)
+      -- the workers themselves: forks carry the script's arguments, spawned ones its
+      -- package.path, both with the marker's digits
+      local tag = "lifeline-" .. digits(m)
+      H.poll(function() return #pids_with(tag) == 0 end, t0 + 1 - core.now())
+      local workers = pids_with(tag)
+      for _, pid in ipairs(workers) do core.kill(pid, "KILL") end
+      assert.are.equal("KILL", sig)
+      assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+      assert.are.equal(0, #workers, "workers left: " .. table.concat(workers, " "))
+    end)
+  end
+end)

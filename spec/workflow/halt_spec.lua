@@ -1,0 +1,42 @@
+-- Halt policies as GNU parallel's --halt: parsing (legacy forms too) and when they trigger.
+local halt = require "corral.workflow.halt"
+
+describe("halt", function()
+  it("parses when,why=N and N%, and the legacy numbers", function()
+    local h = halt.parse("now,fail=2")
+    assert.are.same({ "now", "fail", 2, false }, { h.when, h.why, h.n, h.percent })
+    h = halt.parse("soon,success=50%", 10)
+    assert.are.same({ "soon", "success", 50, true }, { h.when, h.why, h.n, h.percent })
+    assert.is_nil(halt.parse("0"))
+    assert.is_nil(halt.parse(nil))
+    assert.are.equal("now", halt.parse(2).when)
+    assert.are.same({ "soon", "success" }, { halt.parse("-1").when, halt.parse("-1").why })
+    assert.are.same({ "soon", "fail", 20, true }, { halt.parse("20%").when, halt.parse("20%").why,
+      halt.parse("20%").n, halt.parse("20%").percent })
+  end)
+
+  it("raises on malformed specs, naming them", function()
+    assert.has_error(function() halt.parse("later,fail=1") end, "bad halt 'later,fail=1' ('later' is not now or soon)")
+    assert.has_error(function() halt.parse("now,oops=1") end, "bad halt 'now,oops=1' ('oops' is not fail, success or done)")
+    assert.has_error(function() halt.parse("now,fail=0") end, "bad halt 'now,fail=0' (count must be a positive integer)")
+    assert.has_error(function() halt.parse("soon") end)
+    assert.has_error(function() halt.parse("150%") end)
+  end)
+
+  it("triggers on the Nth matching job and stays triggered", function()
+    local h = halt.parse("soon,fail=2")
+    assert.is_nil(h:record("ok"))
+    assert.is_nil(h:record("failed"))
+    assert.is_nil(h:record("cancelled"))
+    assert.are.equal("soon", h:record("timeout"))
+    assert.are.equal("timeout", h.trigger_status)
+    assert.are.equal("soon", h:record("ok"))
+  end)
+
+  it("counts percentages of the total", function()
+    local h = halt.parse("now,success=50%", 4)
+    assert.is_nil(h:record("ok"))
+    assert.is_nil(h:record("failed"))
+    assert.are.equal("now", h:record("ok"))
+  end)
+end)
