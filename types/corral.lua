@@ -350,6 +350,11 @@ function corral.as_completed(futures) end
 ---@param ... any
 function corral.go(fn, ...) end
 
+---Sleeps while the pools keep working: timeouts, retries, refills and records happen meanwhile.
+---Inside `corral.go` it yields, so other coroutines run.
+---@param seconds number
+function corral.sleep(seconds) end
+
 ---The handle of corral's event loop, for hosts with their own loop.
 ---@return corral.Loop
 function corral.loop() end

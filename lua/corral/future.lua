@@ -25,27 +25,52 @@ function M.new(pool, id, name, task, opts, timeout, termseq, retries)
                         pgid = nil, record = nil }, Future)
 end
 
--- A lua task sent ahead to a busy worker is "pending" until the worker starts it.
+-- A lua task is "pending" until its worker says it has started it; what the worker has said
+-- is read now, so the status is current even when the script has not waited.
 function Future:status()
-  if self.state == "running" and self.handle and self.handle.queued then return "pending" end
+  local h = self.handle
+  if h and h.queued then
+    if h.poll then h:poll() end
+    if self.handle == h and h.queued then return "pending" end
+  end
   return self.state
 end
 
 function Future:done() return final[self.state] == true end
 
 -- _waiters(): the list of coroutines waiting for this future, made when first needed (most
--- futures of a map are settled before anyone waits).
+-- futures of a map are settled before anyone waits). A function in it is called with the
+-- future when it settles (map, as_completed: they learn of each end without scanning).
 function Future:_waiters()
   local w = self.waiters
-  if not w then w = {}; self.waiters = w end
+  if not w then w = {}; self.waiters = w
+  elseif type(w) == "function" then w = { w }; self.waiters = w end
   return w
+end
+
+-- _on_settle(fn): fn(future) when it settles; the first one is kept without a list.
+function Future:_on_settle(fn)
+  local w = self.waiters
+  if not w then self.waiters = fn
+  else
+    w = self:_waiters()
+    w[#w + 1] = fn
+  end
 end
 
 -- settle(record): the pool's one call that ends a future.
 function Future:settle(record)
   self.record = record
   self.state = record.status
-  if self.waiters then loop.wake_all(self.waiters) end
+  local w = self.waiters
+  if type(w) == "function" then w(self)
+  elseif w then
+    for i = 1, #w do
+      local x = w[i]
+      w[i] = nil
+      if type(x) == "function" then x(self) else loop.wake(x) end
+    end
+  end
 end
 
 local function check_seconds(seconds, fname)

@@ -19,6 +19,17 @@ function corral.workflow(opts) return require("corral.workflow").new(opts) end
 corral.as_completed = pool.as_completed
 corral.go = loop.go
 
+-- sleep(seconds): sleep while the pools keep working (timeouts, retries, refills, records);
+-- inside corral.go it yields, so other coroutines run meanwhile.
+local function never() return false end
+function corral.sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 or seconds ~= seconds then
+    error(("bad argument #1 to 'sleep' (non-negative number of seconds expected, got %s)")
+      :format(type(seconds) == "number" and tostring(seconds) or type(seconds)), 2)
+  end
+  loop.wait_for(never, loop.now() + seconds, {})
+end
+
 -- loop(): the handle a host with its own event loop drives corral through.
 local Loop = {}
 Loop.__index = Loop

@@ -55,11 +55,12 @@ function M.new(opts)
   }, Pool)
   self.returns_record = self.kind.returns_record
   self.on_end = function(f, h, values) return self:_ended(f, h, values) end
-  self.on_began = function(f, h) f.start = core.time(); return self:_began(f, h) end
+  self.on_began = function(f, h, at) f.start = at or core.time(); return self:_began(f, h) end
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
   self.runner = o.executor == "lua" and workers or commands[o.executor]
   if o.executor == "lua" then workers.init(self) end
-  if o.launcher == "slurm" then require("corral.slurm").setup(self) end
+  if o.launcher == "slurm" then require("corral.slurm").setup(self)
+  elseif o.executor == "lua" then workers.prestart(self) end
   if o.joblog then
     local log, err = joblog.open(o.joblog)
     if not log then error(err, 2) end
@@ -179,9 +180,9 @@ function Pool:_start(f)
   if not h.queued then self:_began(f, h) end
 end
 
--- _began(f, h): the attempt runs now. A lua task sent ahead to a busy worker begins when the
--- worker starts it (the runner calls pool.on_began then, which sets its start): its record's
--- start, its start event in the journal and its timeout all count from there.
+-- _began(f, h): the attempt runs now. A lua task begins when its worker starts it (the runner
+-- calls pool.on_began then, with the worker's clock reading): its record's start, its start
+-- event in the journal and its timeout all count from there.
 function Pool:_began(f, h)
   if self.joblog and self.joblog.started then self.joblog:started(f) end   -- for corral status
   if f.timeout then
@@ -397,14 +398,27 @@ local function fail_rest(fs, r)
   error(errors.task_error(r), 3)
 end
 
+-- on_settle(fs, fn): fn(f) once for each future of fs as it ends (at once for ended ones).
+local function on_settle(fs, fn)
+  for _, f in ipairs(fs) do
+    if f:done() then fn(f) else f:_on_settle(fn) end
+  end
+end
+
+-- map: the values (records) in list order; the first task to end not "ok", in the order they
+-- end, cancels the rest and raises.
 function Pool:map(a, b)
   local fs = submit_list(self, a, b, "map")
+  local left, failed, waiters = #fs, nil, {}
+  on_settle(fs, function(f)
+    left = left - 1
+    if not failed and f.record.status ~= "ok" then failed = f end
+    if failed or left == 0 then loop.wake_all(waiters) end
+  end)
+  loop.wait_for(function() return failed ~= nil or left == 0 end, nil, { waiters })
+  if failed then fail_rest(fs, failed.record) end
   local out = {}
-  for i, f in ipairs(fs) do
-    local r = f:wait()
-    if r.status ~= "ok" then fail_rest(fs, r) end
-    out[i] = value_of(self, f, r)
-  end
+  for i, f in ipairs(fs) do out[i] = value_of(self, f, f.record) end
   return out
 end
 
@@ -421,24 +435,22 @@ function Pool:imap(a, b)
   end
 end
 
+-- as_completed(futures): an iterator over them in the order they end.
 function M.as_completed(fs)
-  local left = {}
-  for i, f in ipairs(fs) do left[f] = i end
+  local ended, head, tail, waiters = {}, 1, 0, {}
   local n = #fs
+  on_settle(fs, function(f)
+    tail = tail + 1
+    ended[tail] = f
+    loop.wake_all(waiters)
+  end)
   return function()
-    if n == 0 then return nil end
-    local found
-    loop.wait_for(function()
-      for f in pairs(left) do if f:done() then found = f; return true end end
-      return false
-    end, nil, (function()
-      local lists = {}
-      for f in pairs(left) do lists[#lists + 1] = f:_waiters() end
-      return lists
-    end)())
-    left[found] = nil
-    n = n - 1
-    return found
+    if head > n then return nil end
+    loop.wait_for(function() return head <= tail end, nil, { waiters })
+    local f = ended[head]
+    ended[head] = nil
+    head = head + 1
+    return f
   end
 end
 

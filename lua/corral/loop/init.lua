@@ -205,9 +205,18 @@ local function run_deferred()
   ndeferred = 0
 end
 
+-- stepping(): is the loop running its callbacks (fd watches, timers, deferred functions) now?
+-- Not while a coroutine it resumed runs: that is the script's own code. (An error out of a
+-- callback leaves it set until the next step begins.)
+local stepping = false
+function M.stepping() return stepping end
+
 function M.step(timeout)
+  stepping = false
   run_ready()
+  stepping = true
   run_deferred()
+  stepping = false
   local deadline = next_deadline()
   local wait
   if nready > 0 or ndeferred > 0 then
@@ -222,6 +231,7 @@ function M.step(timeout)
     end
   end
   local fds = table.pack(core.epoll_wait(ep, wait))
+  stepping = true
   for i = 1, fds.n do
     local fd = fds[i]
     if fd == tfd then        -- expired: clear its count; the re-arm below sets the next one
@@ -233,8 +243,11 @@ function M.step(timeout)
     end
   end
   run_timers()
+  stepping = false
   run_ready()
+  stepping = true
   run_deferred()
+  stepping = false
   arm(next_deadline())
 end
 

@@ -4,18 +4,21 @@
 --
 -- In:  a task { function | "module.fn", args..., n = 1 + #args } (table.pack(fn, ...);
 --      numbered 1, 2, ... by arrival), { c = seq } to cancel task seq if it has not started,
---      { exit = true }; HEAD (the integer 3) before a task the parent sent to this worker
---      while it was idle: the parent counts that one as running already, so it gets no START
---      and no skip.
--- Out: per task, in order: START (the integer 1) before it runs, then its reply: the values
---      themselves { n = ..., ... } or { e = error, tb = traceback } (no n); or SKIP (the
---      integer 2) instead of both when it was cancelled before it started. Small integers
---      and bare tables: the parent decodes a reply into the values it keeps, nothing more. The parent may send many tasks ahead (pipelining): the
---      worker drains its input before starting each task, so a cancel that arrived in time
---      is honoured, and writes the previous reply, skips and the next START in one write.
+--      { exit = true }.
+-- Out: per task, in order: START before it runs — the float core.time() when it began, so the
+--      record's start is the worker's own clock reading —, then its reply: the values
+--      themselves { n = ..., ... } or { e = error, tb = traceback } (no n), both with
+--      t = core.time() when it ended; or SKIP (the
+--      integer 2) instead of both when it was cancelled before it started. Bare numbers and
+--      tables: the parent decodes a reply into the values it keeps, nothing more. The parent
+--      may send many tasks ahead (pipelining): the worker drains its input before starting
+--      each task, so a cancel that arrived in time is honoured, and writes the previous reply,
+--      skips and the next START in one write.
 local core = require "corral.core"
 
 local M = {}
+
+local encode, time = core.encode, core.time
 
 -- Replies carry no bytecode: the parent never loads code from a worker.
 local NO_FUNCTIONS = { functions = false }
@@ -52,10 +55,11 @@ local function run(task)
     if type(fn) == "string" then fn = resolve(fn) end
     return fn(table.unpack(task, 2, task.n))
   end, handler))
+  local ended = time()
   if res[1] then
-    return table.move(res, 2, res.n, 1, { n = res.n - 1 })
+    return table.move(res, 2, res.n, 1, { n = res.n - 1, t = ended })
   end
-  return { e = res[2], tb = tb }
+  return { e = res[2], tb = tb, t = ended }
 end
 
 -- One encode on the normal path; a value that cannot cross becomes a failure naming its path.
@@ -63,12 +67,12 @@ local function reply_frame(r)
   local ok, frame = pcall(core.encode, r, r.n and "values" or "reply", NO_FUNCTIONS)
   if ok then return frame end
   if r.n then
-    return core.encode { e = "cannot return the task's values: " .. tostring(frame) }
+    return core.encode { e = "cannot return the task's values: " .. tostring(frame), t = r.t }
   end
-  return core.encode { e = tostring(r.e), tb = r.tb }
+  return core.encode { e = tostring(r.e), tb = r.tb, t = r.t }
 end
 
-local START, SKIP, HEAD = core.encode(1), core.encode(2), 3
+local SKIP = core.encode(2)
 
 -- main(rfd, wfd, init, exit): serve until told to exit or the parent's end closes.
 function M.main(rfd, wfd, init, exit)
@@ -88,7 +92,7 @@ function M.main(rfd, wfd, init, exit)
   core.epoll_add(ep, rfd, "r")
   local buf, pos = "", 1
   local inbox, ihead, itail = {}, 1, 0     -- decoded frames not yet acted on
-  local nseq, cancelled, head_next = 0, {}, false
+  local nseq, cancelled = 0, {}
   local eof = false
   local out = nil                          -- frames to write before blocking or running
 
@@ -102,15 +106,12 @@ function M.main(rfd, wfd, init, exit)
         exit(70)
       end
       pos = nextpos
-      if msg == HEAD then
-        head_next = true
-      elseif msg.c then
+      if msg.c then
         cancelled[msg.c] = true
       else
         if not msg.exit then
           nseq = nseq + 1
-          msg.seq, msg.head = nseq, head_next
-          head_next = false
+          msg.seq = nseq
         end
         itail = itail + 1
         inbox[itail] = msg
@@ -144,15 +145,12 @@ function M.main(rfd, wfd, init, exit)
       if msg.exit then
         if out then write_all(wfd, out) end
         io.stdout:flush(); exit(0)
-      elseif cancelled[msg.seq] and not msg.head then
+      elseif cancelled[msg.seq] then
         cancelled[msg.seq] = nil
         out = (out or "") .. SKIP
       else
-        if msg.head then
-          if out then write_all(wfd, out) end
-        else
-          write_all(wfd, out and out .. START or START)
-        end
+        local start = encode(time())
+        write_all(wfd, out and out .. start or start)
         out = reply_frame(run(msg))
       end
     else

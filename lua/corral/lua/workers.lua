@@ -7,12 +7,17 @@
 -- round trip between tasks. How many follows the tasks' run time (see depth_after): short
 -- tasks go up to 64 deep, long ones one at a time, so no worker holds more than about a
 -- millisecond of work that another, idle, worker could have done. Every task still gets an
--- exact record, because the worker says when each task starts (START): before that a task
--- is "queued" — cancelling it sends a cancel frame and the worker skips it (it never runs),
--- and if the worker loses it the pool runs it elsewhere; after START it is running — cancel,
+-- exact record, because the worker says when each task starts (START, with its own clock
+-- reading): before that a task is "queued" (its future says "pending") — cancelling it sends
+-- a cancel frame and the worker skips it (it never runs), and if the worker loses it before
+-- reading it the pool runs it elsewhere; after START it is running — cancel,
 -- timeout and terminate end the worker's whole group (so what the task started with
 -- os.execute or io.popen dies with it), and a worker that dies under it gives "lost" with
 -- the cause. A fresh worker takes over.
+--
+-- A task is written to its worker inside submit when the pool is not in a loop step (so it
+-- starts while the script goes on); inside a step, frames are batched into one write per
+-- worker at the end of the step.
 local core = require "corral.core"
 local loop = require "corral.loop"
 local proc = require "corral.launch.proc"
@@ -24,7 +29,7 @@ Worker.__index = Worker
 local Task = {}
 Task.__index = Task
 
-local EXIT_FRAME, HEAD_FRAME
+local EXIT_FRAME
 local DEPTH_MAX = 64        -- tasks in one worker's pipeline, at most
 local DEPTH_START = 2       -- ... before any task's run time is known
 local AHEAD = 0.001         -- seconds of (estimated) work a worker may hold
@@ -75,13 +80,17 @@ local function flush(w)
   if w.wwatch then w.wwatch = false; loop.unwatch(w.wfd) end
 end
 
--- send(w, frame [, seq]): queued, and written with whatever else this loop step sends to w.
+-- send(w, frame [, seq]): inside a loop step, queued and written with whatever else this step
+-- sends to w; outside one (a script's submit), written now.
 local function send(w, frame, seq)
   w.outq[#w.outq + 1] = frame
   w.outseq[#w.outseq + 1] = seq or 0
-  if not w.flush_pending and not w.wwatch then
+  if w.flush_pending or w.wwatch then return end
+  if loop.stepping() then
     w.flush_pending = true
     loop.defer(w.flush)
+  else
+    flush(w)
   end
 end
 
@@ -116,15 +125,24 @@ local function after_task(w)
   end
 end
 
-local function on_start(w)
+-- A worker's clock reading (core.time() there) on this process's monotonic clock; one from a
+-- worker on another host whose clock runs ahead counts as now.
+local function since(at)
+  local ago = core.time() - at
+  return ago > 0 and ago or 0
+end
+
+-- START: the worker began its next task at `at`.
+local function on_start(w, at)
   local t = w.q[w.qhead]
   if not t or not t.queued then return end
   t.queued = false
-  t.started_at = loop.now()
+  local ago = since(at)
+  t.started_at = loop.now() - ago
   if t.cancel_requested then             -- the cancel came too late to skip it: end the worker
     w.proc:stop(t.cancel_steps)
   end
-  w.pool.on_began(t.future, t)
+  w.pool.on_began(t.future, t, ago > 0 and at or nil)
 end
 
 local function on_skip(w)
@@ -140,7 +158,9 @@ local function on_reply(w, r)
   local t = w.q[w.qhead]
   if not t or t.queued then return end
   queue_pop(w)
-  t.ended_at = loop.now()
+  local ended = r.t
+  r.t = nil
+  t.ended_at = loop.now() - (ended and since(ended) or 0)
   depth_after(w.pool.workers, t.ended_at - t.started_at)
   local values
   if r.n then                            -- the values themselves
@@ -156,16 +176,18 @@ local function on_reply(w, r)
   w.pool.workers.on_end(t.future, t, values)
 end
 
--- A frame from the worker: START (1), SKIP (2), or a reply table; anything else breaks the
--- protocol.
+-- A frame from the worker: START (a float: its start time), SKIP (2), or a reply table;
+-- anything else breaks the protocol.
 local function on_frame(w, r)
-  if r == 1 then on_start(w)
+  if math.type(r) == "float" then on_start(w, r)
   elseif r == 2 then on_skip(w)
   elseif type(r) == "table" then on_reply(w, r)
   else return "unexpected frame " .. tostring(r) end
 end
 
 local function on_readable(w)
+  if w.reading then return end            -- a status() poll from inside a frame's handling
+  w.reading = true
   while w.rfd do
     local data = core.read(w.rfd, 1 << 16)
     if data == false then break end
@@ -179,7 +201,7 @@ local function on_readable(w)
         w.protocol_error = nextpos
         close_fd(w, "rfd")
         w.proc:stop()
-        return
+        break
       end
       w.rpos = nextpos
       local bad = on_frame(w, r)
@@ -187,10 +209,11 @@ local function on_readable(w)
         w.protocol_error = bad
         close_fd(w, "rfd")
         w.proc:stop()
-        return
+        break
       end
     end
   end
+  w.reading = false
 end
 
 local function cause_of(p)
@@ -318,7 +341,8 @@ end
 
 -- start(pool, future, on_end) -> task handle | nil, message; on_end(future, handle, values)
 -- when the task is over. The handle is `queued` until the worker starts it; then
--- pool.on_began(future, handle) is called (the pool starts the timeout there).
+-- pool.on_began(future, handle) is called (the pool stamps the start and starts the timeout
+-- there).
 function M.start(pool, f, on_end)
   local ws = pool.workers
   local w, new = ws.picked, nil
@@ -335,19 +359,23 @@ function M.start(pool, f, on_end)
   -- Every field the handle will hold (8: the smallest table part that fits them), so it is
   -- allocated once at its final size. Its values go to on_end, not into the handle.
   local t = setmetatable({ worker = w, pid = w.pid, pgid = w.pid, started_at = loop.now(),
-                           future = f, seq = w.nsent + 1, queued = false, ended_at = nil }, Task)
+                           future = f, seq = w.nsent + 1, queued = true, ended_at = nil }, Task)
   w.nsent = w.nsent + 1
   ws.inflight = ws.inflight + 1
   w.qtail = w.qtail + 1
   w.q[w.qtail] = t
-  if w.qtail == w.qhead then
-    -- An idle worker starts it on arrival: it is running now, and the worker need not say so.
-    send(w, HEAD_FRAME)
-  else
-    t.queued = true
-  end
   send(w, f.task, t.seq)
   return t
+end
+
+-- prestart(pool): a new pool's workers, started with it so its first tasks need not wait for
+-- them. One that cannot start now is tried again when a task needs it (and then the task's
+-- record says why).
+function M.prestart(pool)
+  local ws = pool.workers
+  while ws.live < pool.size do
+    if not new_worker(pool) then break end
+  end
 end
 
 -- shutdown(pool, hard): idle workers are told to exit (hard: every worker's group is ended);
@@ -392,12 +420,18 @@ function Task:send(sig)
 end
 
 function Task:kill_now() self.worker.proc:kill_now() end
+
+-- poll(): read what the worker has said (a START or a reply), without waiting; for a
+-- future's status().
+function Task:poll()
+  local w = self.worker
+  if w.rfd and not self.ended_at then on_readable(w) end
+end
 function Task:output() return nil end
 
 -- init(pool): the pool's worker state (pool.workers).
 function M.init(pool)
   EXIT_FRAME = EXIT_FRAME or core.encode { exit = true }
-  HEAD_FRAME = HEAD_FRAME or core.encode(3)
   -- all: every worker process not yet reaped; inflight: tasks sent, not yet answered.
   pool.workers = { all = {}, list = {}, live = 0, waiters = {}, inflight = 0,
                    depth = DEPTH_START, avg = nil }

@@ -1,0 +1,116 @@
+-- What a script sees between submit and wait is true: a lua task starts inside submit (its
+-- worker has it at once), its status says "pending" until the worker has begun it and
+-- "running" after, its record's start and duration are the worker's own clock readings, a
+-- worker killed under it makes it "lost" (never a silent re-run), map fails as soon as any
+-- task fails, and corral.sleep lets the pool work while the script sleeps.
+local corral = require "corral"
+local core = require "corral.core"
+local H = require "helpers"
+
+local function tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
+end
+
+-- The script busy for `seconds` without running corral's loop.
+local function busy(seconds)
+  local t = core.now()
+  while core.now() - t < seconds do end
+end
+
+describe("a lua task submitted from plain code", function()
+  it("starts at submit, and its record's start and duration are the worker's", function()
+    local pool <close> = corral.pool { executor = "lua", size = 2 }
+    local t0 = core.time()
+    local f = pool:submit(function() return require("corral.core").time() end)
+    busy(0.6)
+    local r = f:wait(10)
+    assert.are.equal("ok", r.status)
+    local began = r.values[1]
+    assert(began - t0 < 0.3, ("the task began %.3f s after submit"):format(began - t0))
+    assert(math.abs(r.start - began) < 0.05, ("record start %.3f, task began %.3f"):format(r.start, began))
+    assert(r.duration < 0.3, ("duration %.3f s: counted to the parent's read, not the end"):format(r.duration))
+  end)
+
+  it("is pending until its worker begins it and running while it runs, with no wait", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1 }
+    local gate = tmpname()
+    local a = pool:submit(function(g) while not io.open(g) do end end, gate)
+    local b = pool:submit(function() return 1 end)
+    local deadline = core.now() + 10
+    while a:status() ~= "running" and core.now() < deadline do end   -- status() alone, no loop
+    assert.are.equal("running", a:status())
+    assert.are.equal("pending", b:status())
+    io.open(gate, "w"):close()
+    assert.are.equal(1, b:result(10))
+    os.remove(gate)
+  end)
+
+  it("whose worker is killed during a blocking sleep of the script is lost, not run again", function()
+    local pool <close> = corral.pool { executor = "lua", size = 2 }
+    local log = tmpname()
+    local f = pool:submit(function(p)
+      local h = io.open(p, "a"); h:write("run\n"); h:close()
+      while true do end
+    end, log)
+    os.execute("sleep 0.5")            -- the scenario: a script that blocks, then kills
+    assert(core.kill(f.pid, "KILL"))
+    local r = assert(f:wait(10))
+    assert.are.equal("lost", r.status)
+    assert.are.equal("killed by KILL", r.error)
+    assert.are.same({ "run" }, H.lines(log))
+    os.remove(log)
+  end)
+end)
+
+describe("map fails fast", function()
+  it("on a command pool: the first failure to end raises, the rest are cancelled", function()
+    local m = H.sleep_marker()
+    local pool <close> = corral.pool { size = 2 }
+    local t0 = core.now()
+    local ok, e = pcall(pool.map, pool, { "sleep " .. m, "exit 1" })
+    assert.is_false(ok)
+    assert.are.equal("failed", e.record.status)
+    assert(core.now() - t0 < 5, "map raised only after the long task")
+    assert.are.equal(0, H.count(m))
+  end)
+
+  it("on a lua pool, in the order tasks end, not in list order", function()
+    local pool <close> = corral.pool { executor = "lua", size = 2 }
+    local t0 = core.now()
+    local ok, e = pcall(pool.map, pool, function(x)
+      if x == 0 then error("boom") end
+      while true do end
+    end, { 1, 0 })
+    assert.is_false(ok)
+    assert.matches("boom", tostring(e))
+    assert(core.now() - t0 < 5, "map raised only after the endless task")
+  end)
+end)
+
+describe("corral.sleep", function()
+  it("lets timeouts happen while the script sleeps", function()
+    local m = H.sleep_marker()
+    local pool <close> = corral.pool { size = 1, timeout = 0.2 }
+    local f = pool:submit("sleep " .. m)
+    corral.sleep(1.5)
+    assert.are.equal("timeout", f:status())
+    assert.are.equal(0, H.count(m))
+  end)
+
+  it("yields inside corral.go: coroutines sleep at the same time", function()
+    local t0, ended = core.now(), 0
+    for _ = 1, 3 do corral.go(function() corral.sleep(0.3); ended = ended + 1 end) end
+    assert.are.equal(0, ended)
+    H.poll(function() return ended == 3 end)
+    assert(core.now() - t0 < 0.8, "the coroutines slept one after another")
+  end)
+
+  it("refuses a bad duration, naming it", function()
+    assert.has_error(function() corral.sleep(-1) end,
+      "bad argument #1 to 'sleep' (non-negative number of seconds expected, got -1)")
+    assert.has_error(function() corral.sleep("1") end,
+      "bad argument #1 to 'sleep' (non-negative number of seconds expected, got string)")
+  end)
+end)
