@@ -51,3 +51,49 @@ describe("embedding", function()
     assert.are.equal(0, sigblk() & INT_BIT)               -- restored once idle
   end)
 end)
+
+-- A host that sleeps only on loop:pollfd() (its own epoll set holding that one fd) and calls
+-- step(0) when it is readable must see every kind of work: a timer falling due, a command
+-- ending, a lua worker's reply. Nothing else wakes it, so a pollfd that stayed quiet fails.
+describe("loop:pollfd()", function()
+  local core = require "corral.core"
+  local loop = corral.loop()
+
+  -- Block on pollfd alone until done(); every wake-up must find pollfd readable.
+  local function drive(done, what)
+    local ep = assert(core.epoll_create())
+    assert(core.epoll_add(ep, loop:pollfd()))
+    local wakes = 0
+    while not done() do
+      local t = loop:timeout()
+      if t == nil or t > 0 then
+        local ready = core.epoll_wait(ep, 5000)
+        assert(ready == loop:pollfd(), what .. ": pollfd stayed quiet for 5 s")
+      end
+      loop:step(0)
+      wakes = wakes + 1
+      assert(wakes < 1000, what .. ": pollfd readable with nothing to do")
+    end
+    core.close(ep)
+  end
+
+  it("is readable when a timer is due", function()
+    local fired = false
+    require("corral.loop").timer(0.2, function() fired = true end)
+    drive(function() return fired end, "timer")
+  end)
+
+  it("is readable when a command ends", function()
+    local pool <close> = corral.pool { size = 1 }
+    local f = pool:submit("sleep 0.2")
+    drive(function() return f:done() end, "command")
+    assert.are.equal("ok", f:status())
+  end)
+
+  it("is readable when a lua worker replies", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1 }
+    local f = pool:submit(function() local t = os.clock() while os.clock() - t < 0.2 do end return 7 end)
+    drive(function() return f:done() end, "lua worker")
+    assert.are.same({ 7 }, { f:result() })
+  end)
+end)
