@@ -84,9 +84,11 @@ describe("pipelined lua tasks", function()
   end)
 
   it("a queued task's timeout counts from its own start", function()
-    local pool <close> = corral.pool { executor = "lua", size = 1, timeout = 1.5 }
+    -- Each runs 0.7 s; the second is sent at once and waits 0.7 s in the worker: counted from
+    -- its hand-off it would time out at 1.1 s, before it ends at 1.4 s.
+    local pool <close> = corral.pool { executor = "lua", size = 1, timeout = 1.1 }
     local fs = {}
-    for i = 1, 3 do fs[i] = pool:submit(function() os.execute("sleep 0.6") return true end) end
+    for i = 1, 3 do fs[i] = pool:submit(function() os.execute("sleep 0.7") return true end) end
     for i = 1, 3 do assert.are.equal("ok", fs[i]:wait().status) end
   end)
 
