@@ -89,10 +89,13 @@ describe("a task owns its process group", function()
     local m = H.sleep_marker()
     local pool <close> = shell { size = 1 }
     -- the command waits until its child has left the session, then exits at once
+    local t0 = require("corral.core").now()
     local r = pool:submit(("setsid sleep %s & while [ \"$(cut -d' ' -f6 /proc/$!/stat)\" = \"$(cut -d' ' -f6 /proc/$$/stat)\" ]; do :; done; echo done"):format(m)):wait(10)
     assert.are.equal("ok", r.status)
     assert.are.equal("done\n", r.stdout)
     assert.is_true(r.duration < 1)
+    local waited = require("corral.core").now() - t0    -- the record, not just the exit: the drain
+    assert(waited < 2, ("the record came %.2f s after submit"):format(waited))
     assert.are.equal(1, H.count(m))      -- outside the group: survives (cgroup mode catches it)
     H.cleanup(m)
   end)
