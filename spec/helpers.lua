@@ -38,6 +38,21 @@ end
 
 function H.count(marker) return #H.pids(marker) end
 
+-- pids of processes with `marker` anywhere in their command line (a shell's -c string).
+function H.pids_containing(marker)
+  local out = {}
+  local p = io.popen("ls /proc")
+  for name in p:lines() do
+    local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline", "rb")
+    if f then
+      if (f:read("a") or ""):find(marker, 1, true) then out[#out + 1] = tonumber(name) end
+      f:close()
+    end
+  end
+  p:close()
+  return out
+end
+
 -- A process that exists and is not a zombie.
 function H.alive(pid)
   local f = io.open("/proc/" .. pid .. "/stat")

@@ -3,6 +3,25 @@
 -- decides. Each scenario checks every task's final record and that nothing survives.
 local H = require "helpers"
 
+-- The shell scenarios (spec/scripts/interrupt.lua) put a unique marker in every task's
+-- command line; none may be left once the script has exited.
+local function run(mode, flavour, termseq)
+  local m = H.sleep_marker()
+  local c = H.run_script("interrupt.lua", mode, flavour, termseq or "", m)
+  c.marker = m
+  return c
+end
+
+local function live_with(marker)
+  local n = 0
+  for _, pid in ipairs(H.pids_containing(marker)) do if H.alive(pid) then n = n + 1 end end
+  return n
+end
+
+local function no_survivors(c)
+  assert.are.equal(0, live_with(c.marker), "processes of the script's tasks survived it")
+end
+
 local function statuses(recs)
   local s = {}
   for i = 1, 4 do s[i] = recs[i] and recs[i].status end
@@ -11,10 +30,11 @@ end
 
 describe("Ctrl-C with on_interrupt = cancel", function()
   it("cancels running and pending tasks, raises Interrupted, exits 130", function()
-    local c = H.run_script("interrupt.lua", "cancel", "plain")
+    local c = run("cancel", "plain")
     assert.is_true(c:expect("ready", 2))
     c:signal_group("INT")
     local code, sig = c:wait()
+    no_survivors(c)
     assert.are.equal(130, code, sig)
     assert.are.same({ "cancelled", "cancelled", "cancelled", "cancelled" }, statuses(c:records()))
     assert.are.equal("TERM", c:records()[1].signal)
@@ -24,12 +44,13 @@ describe("Ctrl-C with on_interrupt = cancel", function()
   end)
 
   it("a second Ctrl-C goes straight to KILL", function()
-    local c = H.run_script("interrupt.lua", "cancel", "stubborn", "TERM,20000,KILL")
+    local c = run("cancel", "stubborn", "TERM,20000,KILL")
     assert.is_true(c:expect("ready", 2))
     c:signal_group("INT")
     assert.is_true(c:expect("got-TERM", 2))     -- the first one was handled: TERM reached both
     c:signal_group("INT")
     local code, _, took = c:wait()
+    no_survivors(c)
     assert.are.equal(130, code)
     assert.is_true(took < 10, "took " .. tostring(took))   -- not the 20 s of the termseq
     local recs = c:records()
@@ -40,10 +61,11 @@ end)
 
 describe("Ctrl-C with on_interrupt = drain", function()
   it("lets running tasks finish with their results and cancels pending ones", function()
-    local c = H.run_script("interrupt.lua", "drain", "finish")
+    local c = run("drain", "finish")
     assert.is_true(c:expect("ready", 2))
     c:signal_group("INT")
     local code = c:wait()
+    no_survivors(c)
     local recs = c:records()
     assert.are.same({ "failed", "failed", "cancelled", "cancelled" }, statuses(recs))
     assert.are.equal("5", recs[1].code)
@@ -52,13 +74,14 @@ describe("Ctrl-C with on_interrupt = drain", function()
   end)
 
   it("a second Ctrl-C cancels the running tasks", function()
-    local c = H.run_script("interrupt.lua", "drain", "stubborn")
+    local c = run("drain", "stubborn")
     assert.is_true(c:expect("ready", 2))
     c:signal_group("INT")
     assert.is_true(c:signals_read())
     c:signal_group("INT")
     assert.is_true(c:expect("got-TERM", 2))     -- cancel's termseq reached them
     local code = c:wait()
+    no_survivors(c)
     assert.are.equal(130, code)
     local recs = c:records()
     assert.are.same({ "cancelled", "cancelled", "cancelled", "cancelled" }, statuses(recs))
@@ -68,10 +91,11 @@ end)
 
 describe("Ctrl-C with on_interrupt = forward", function()
   it("sends SIGINT to each running task's group; the pool carries on", function()
-    local c = H.run_script("interrupt.lua", "forward", "trapint")
+    local c = run("forward", "trapint")
     assert.is_true(c:expect("ready", 2))
     c:signal_group("INT")
     local code = c:wait()
+    no_survivors(c)
     assert.are.equal(0, code)
     local recs = c:records()
     assert.are.same({ "failed", "failed", "ok", "ok" }, statuses(recs))

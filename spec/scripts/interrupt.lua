@@ -2,7 +2,8 @@
 -- Tasks print "ready" on the script's stdout (inherited) once they run; at the end every
 -- record is printed as a REC line, then the script raises what it caught.
 local corral = require "corral"
-local mode, flavour, termseq = arg[1], arg[2], arg[3]
+local mode, flavour, termseq, marker = arg[1], arg[2], arg[3], arg[4]
+if termseq == "" then termseq = nil end
 
 local tasks = {
   plain = "echo ready; exec sleep 30",
@@ -13,6 +14,11 @@ local tasks = {
   -- ends with its own code on INT
   trapint = "trap 'exit 7' INT; echo ready; while :; do sleep 0.05; done",
 }
+
+-- A marker in each command line (": MARKER;" is a no-op) lets the spec count survivors.
+if marker then
+  for k, t in pairs(tasks) do tasks[k] = ": " .. marker .. "; " .. t:gsub("exec sleep 30", "exec sleep " .. marker) end
+end
 
 local pool = corral.pool { executor = "shell", size = 2, on_interrupt = mode,
                            stdout = "inherit", termseq = termseq }
