@@ -16,41 +16,34 @@ function H.sleep_marker()
   return ("300.%07d"):format(math.random(0, 9999999))
 end
 
--- pids of live processes whose command line has `marker` as a whole argument.
-function H.pids(marker)
+-- pids of processes whose command line (its arguments, NUL-separated) matches(cmdline).
+local function pids_where(matches)
   local out = {}
   local p = io.popen("ls /proc")
   for name in p:lines() do
-    if name:match("^%d+$") then
-      local f = io.open("/proc/" .. name .. "/cmdline", "rb")
-      if f then
-        local cmd = f:read("a") or ""
-        f:close()
-        for a in cmd:gmatch("[^%z]+") do
-          if a == marker then out[#out + 1] = tonumber(name); break end
-        end
-      end
+    local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline", "rb")
+    if f then
+      if matches(f:read("a") or "") then out[#out + 1] = tonumber(name) end
+      f:close()
     end
   end
   p:close()
   return out
 end
 
+-- pids of live processes whose command line has `marker` as a whole argument.
+function H.pids(marker)
+  return pids_where(function(cmd)
+    for a in cmd:gmatch("[^%z]+") do if a == marker then return true end end
+    return false
+  end)
+end
+
 function H.count(marker) return #H.pids(marker) end
 
 -- pids of processes with `marker` anywhere in their command line (a shell's -c string).
 function H.pids_containing(marker)
-  local out = {}
-  local p = io.popen("ls /proc")
-  for name in p:lines() do
-    local f = name:match("^%d+$") and io.open("/proc/" .. name .. "/cmdline", "rb")
-    if f then
-      if (f:read("a") or ""):find(marker, 1, true) then out[#out + 1] = tonumber(name) end
-      f:close()
-    end
-  end
-  p:close()
-  return out
+  return pids_where(function(cmd) return cmd:find(marker, 1, true) ~= nil end)
 end
 
 -- A process that exists and is not a zombie.
@@ -86,6 +79,13 @@ function H.spin(pool)
   end), "the spinning task did not start")
   os.remove(flag)
   return f
+end
+
+-- A fresh path under /tmp that does not exist.
+function H.tmpname()
+  local p = os.tmpname()
+  os.remove(p)
+  return p
 end
 
 -- A new empty directory under /tmp.

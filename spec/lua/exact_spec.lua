@@ -7,11 +7,7 @@ local corral = require "corral"
 local core = require "corral.core"
 local H = require "helpers"
 
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local tmpname = H.tmpname
 
 -- The script busy for `seconds` without running corral's loop.
 local function busy(seconds)

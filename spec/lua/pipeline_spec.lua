@@ -4,11 +4,7 @@
 local corral = require "corral"
 local H = require "helpers"
 
-local function tmpname()
-  local p = os.tmpname()
-  os.remove(p)
-  return p
-end
+local tmpname = H.tmpname
 
 local function exists(path)
   local f = io.open(path)
