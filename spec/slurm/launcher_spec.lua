@@ -178,6 +178,8 @@ describe("slurm lua workers", function()
     local pool <close> = lpool { size = 1 }
     local f = pool:submit(function(mk) os.execute("sleep " .. mk) end, m)
     assert.is_true(H.poll(function() return H.count(m) == 1 end))
+    -- its START comes through srun's stdio forwarding: running once the pool has read it
+    assert.is_true(H.poll(function() return f:status() == "running" end))
     assert.is_true(f:kill())
     local r = f:wait()
     assert.are.equal("lost", r.status)
