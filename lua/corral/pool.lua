@@ -55,7 +55,7 @@ function M.new(opts)
   }, Pool)
   self.returns_record = self.kind.returns_record
   self.on_end = function(f, h, values) return self:_ended(f, h, values) end
-  self.on_began = function(f, h, at) f.start = at or core.time(); return self:_began(f, h) end
+  self.on_began = function(f, h, at) f.start = at; return self:_began(f, h) end
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
   self.runner = o.executor == "lua" and workers or commands[o.executor]
   if o.executor == "lua" then workers.init(self) end

@@ -211,12 +211,17 @@ end
 local stepping = false
 function M.stepping() return stepping end
 
-function M.step(timeout)
+-- The coroutines woken so far (the script's code), then the deferred functions (callbacks).
+local function run_pending()
   stepping = false
   run_ready()
   stepping = true
   run_deferred()
   stepping = false
+end
+
+function M.step(timeout)
+  run_pending()
   local deadline = next_deadline()
   local wait
   if nready > 0 or ndeferred > 0 then
@@ -243,11 +248,7 @@ function M.step(timeout)
     end
   end
   run_timers()
-  stepping = false
-  run_ready()
-  stepping = true
-  run_deferred()
-  stepping = false
+  run_pending()
   arm(next_deadline())
 end
 

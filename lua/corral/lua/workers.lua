@@ -142,7 +142,7 @@ local function on_start(w, at)
   if t.cancel_requested then             -- the cancel came too late to skip it: end the worker
     w.proc:stop(t.cancel_steps)
   end
-  w.pool.on_began(t.future, t, ago > 0 and at or nil)
+  w.pool.on_began(t.future, t, ago > 0 and at or core.time())
 end
 
 local function on_skip(w)
@@ -424,8 +424,7 @@ function Task:kill_now() self.worker.proc:kill_now() end
 -- poll(): read what the worker has said (a START or a reply), without waiting; for a
 -- future's status().
 function Task:poll()
-  local w = self.worker
-  if w.rfd and not self.ended_at then on_readable(w) end
+  if self.worker.rfd then on_readable(self.worker) end
 end
 function Task:output() return nil end
 
