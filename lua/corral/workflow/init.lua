@@ -293,7 +293,9 @@ function Workflow:run()
             finish(job, unrun(self, job, "skipped",
               ("dependency '%s' %s"):format(dep, records[dep].status)))
             progressed = true
-          elseif stopped or pool.interrupted_work then
+          elseif (stopped or pool.interrupted_work) and st ~= "blocked" then
+            -- (a job waiting for a running one waits for its end: then the rule above
+            -- decides, not which of several ending jobs the loop happened to see first)
             finish(job, unrun(self, job, "cancelled", stopped or "interrupted"))
             progressed = true
           elseif st == "ready" and nrunning < limit then
