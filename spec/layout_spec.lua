@@ -10,7 +10,7 @@ for i, p in ipairs(ORDER) do RANK[p] = #ORDER - i end
 
 -- The part of a module name ("corral.launch.proc" -> "launch").
 local POOL_CORE = { pool = true, future = true, options = true, errors = true, executors = true,
-                    joblog = true }
+                    joblog = true, chunks = true }
 local function part_of(mod)
   if mod == "corral" then return "face" end
   if mod == "corral.core" then return "engine" end

@@ -168,20 +168,24 @@ function Pool:submit(task, ...) end
 ---each x). On the first one not "ok": cancels the rest, waits for them, raises corral.Error.
 ---@param tasks corral.Command[]
 ---@return corral.Record[]
----@overload fun(self: corral.Pool, fn: corral.LuaFunction, list: any[]): any[]
+---@overload fun(self: corral.Pool, fn: corral.LuaFunction, list: any[], opts?: corral.MapOptions): any[]
 function Pool:map(tasks) end
 
 ---`for i, record in pool:imap(tasks)`: in submission order; raises like map.
 ---@param tasks corral.Command[]
 ---@return fun(): integer?, corral.Record
----@overload fun(self: corral.Pool, fn: corral.LuaFunction, list: any[]): fun(): integer?, any
+---@overload fun(self: corral.Pool, fn: corral.LuaFunction, list: any[], opts?: corral.MapOptions): fun(): integer?, any
 function Pool:imap(tasks) end
 
 ---`for i, record in pool:imap_unordered(tasks)`: as tasks end; raises like map.
 ---@param tasks corral.Command[]
 ---@return fun(): integer?, corral.Record
----@overload fun(self: corral.Pool, fn: corral.LuaFunction, list: any[]): fun(): integer?, any
+---@overload fun(self: corral.Pool, fn: corral.LuaFunction, list: any[], opts?: corral.MapOptions): fun(): integer?, any
 function Pool:imap_unordered(tasks) end
+
+---Options of a lua pool's map, imap and imap_unordered (docs/api.md, "chunks").
+---@class corral.MapOptions
+---@field chunksize? integer|"auto" items per task; "auto" (default): about 2 ms of work each
 
 ---`for f in pool:as_completed(futures)`: each future once, as it ends.
 ---@param futures corral.Future[]

@@ -11,6 +11,7 @@ local commands = require "corral.launch.commands"
 local workers = require "corral.lua.workers"
 local joblog = require "corral.joblog"
 local settings = require "corral.launch.settings"
+local chunks = require "corral.chunks"
 
 local M = {}
 local Pool = {}
@@ -56,6 +57,7 @@ function M.new(opts)
   self.returns_record = self.kind.returns_record
   self.on_end = function(f, h, values) return self:_ended(f, h, values) end
   self.on_began = function(f, h, at) f.start = at; return self:_began(f, h) end
+  self.on_batch = function(f, h, r) return f.chunk:batch(f, h, r) end
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
   self.runner = o.executor == "lua" and workers or commands[o.executor]
   if o.executor == "lua" then workers.init(self) end
@@ -85,6 +87,10 @@ local function update_signals(self)
 end
 
 local function settle(self, f, record)
+  if f.chunk then                         -- a chunk of a map: its items have the records
+    f.chunk:ended(f, record)
+    return f:settle(record)
+  end
   local c = self.counts
   c[record.status] = (c[record.status] or 0) + 1
   if self.joblog then self.joblog:write(record) end
@@ -184,7 +190,7 @@ end
 -- calls pool.on_began then, with the worker's clock reading): its record's start, its start
 -- event in the journal and its timeout all count from there.
 function Pool:_began(f, h)
-  if self.joblog and self.joblog.started then self.joblog:started(f) end   -- for corral status
+  if self.joblog and self.joblog.started and not f.chunk then self.joblog:started(f) end   -- for corral status
   if f.timeout then
     f.timer = loop.timer(f.timeout, function()
       if f.handle == h and h:stop(f.termseq) then f.timed_out = true end
@@ -254,6 +260,11 @@ function Pool:_enqueue(task, name, o)
     settle_unrun(self, f, "cancelled", "interrupted", self.stopping == "cancel" and self.interrupted or nil)
     return f
   end
+  return self:_queue(f)
+end
+
+-- _queue(f): f waits for room (a chunk of a map comes here directly).
+function Pool:_queue(f)
   self.qtail = self.qtail + 1
   self.queue[self.qtail] = f
   self.npending = self.npending + 1
@@ -407,7 +418,24 @@ end
 
 -- map: the values (records) in list order; the first task to end not "ok", in the order they
 -- end, cancels the rest and raises.
-function Pool:map(a, b)
+-- chunked(self, fn, list, opts, fname) -> chunk size | nil; fn's name
+local function chunked(self, fn, list, opts, fname)
+  if self.returns_record then
+    if list ~= nil then
+      error(("bad argument #2 to '%s' (a command pool's %s takes only the list of tasks)"):format(fname, fname), 3)
+    end
+    return nil
+  end
+  if type(list) ~= "table" then return nil end      -- submit_list names the bad argument
+  local size = chunks.size(self, #list, opts, fname)
+  if not size then return nil end
+  local _, name = self.kind.prepare(fn, fname)
+  return size, name
+end
+
+function Pool:map(a, b, opts)
+  local size, name = chunked(self, a, b, opts, "map")
+  if size then return chunks.map(self, a, b, size, name) end
   local fs = submit_list(self, a, b, "map")
   local left, failed, waiters = #fs, nil, {}
   on_settle(fs, function(f)
@@ -422,7 +450,9 @@ function Pool:map(a, b)
   return out
 end
 
-function Pool:imap(a, b)
+function Pool:imap(a, b, opts)
+  local size, name = chunked(self, a, b, opts, "imap")
+  if size then return chunks.imap(self, a, b, size, name) end
   local fs = submit_list(self, a, b, "imap")
   local i = 0
   return function()
@@ -456,7 +486,9 @@ end
 
 function Pool:as_completed(fs) return (M.as_completed(fs)) end
 
-function Pool:imap_unordered(a, b)
+function Pool:imap_unordered(a, b, opts)
+  local size, name = chunked(self, a, b, opts, "imap_unordered")
+  if size then return chunks.imap_unordered(self, a, b, size, name) end
   local fs = submit_list(self, a, b, "imap_unordered")
   local index = {}
   for i, f in ipairs(fs) do index[f] = i end

@@ -74,6 +74,116 @@ end
 
 local SKIP = core.encode(2)
 
+-- A chunk { fn, m = items }: fn(item) for each item in order, reported in batches
+-- { k = count, v = first values, x = { [j] = all values when not exactly one }, e = { [j] =
+-- error }, tb = { [j] = traceback }, t = clock readings, g = items per reading, z = true on
+-- the last }. The clock is read after every item; an item that took SHORT or more gets a
+-- reading of its own, and a run of shorter ones shares one (up to GROUP_MAX items: each is
+-- given the run's mean, within SHORT of its own time), so a million no-op items do not cost a
+-- million numbers on the wire. A batch goes out as soon as an item fails and otherwise at most
+-- BATCH_EVERY after the previous one; the worker then reads its input, and a cancel of this
+-- chunk ends it there (the items not yet run never start: the parent knows them by count).
+local SHORT, GROUP_MAX = 20e-6, 1024
+local BATCH_EVERY = 0.001
+
+-- run_chunk(task, write, cancelled) -> the last batch's frame (written with the next START).
+-- task.all: keep every value of each item (a journal records them), not just the first.
+local function run_chunk(task, write, cancelled)
+  local fn, items, all = task[1], task.m, task.all
+  local n = #items
+  local v, x, e, tb, t, g = {}, nil, nil, nil, {}, nil
+  local i, k, ng = 0, 0, 0
+  local failed, stop = false, false
+
+  local function frame(last)
+    local r = { k = k, v = v, x = x, e = e, tb = tb, t = t, g = g, z = last or nil }
+    local ok, s = pcall(encode, r, "batch", NO_FUNCTIONS)
+    if ok then return s end
+    e, tb = e or {}, tb or {}          -- find what cannot cross; it becomes that item's failure
+    for j = 1, k do
+      local good, why = pcall(encode, x and x[j] or { v[j], n = 1 }, "values", NO_FUNCTIONS)
+      if not good then
+        e[j] = "cannot return the task's values: " .. tostring(why)
+        v[j] = nil
+        if x then x[j] = nil end
+      elseif e[j] ~= nil and not pcall(encode, e[j], "e", NO_FUNCTIONS) then
+        e[j] = tostring(e[j])
+      end
+    end
+    r.v, r.x, r.e, r.tb = v, x, e, tb
+    return encode(r, "batch", NO_FUNCTIONS)
+  end
+
+  local last = time()                -- when the previous item ended (at first: START)
+  local flushed = last
+  local short = 0                     -- items since the last group, each shorter than SHORT
+  local function close(at, count)     -- a group of `count` items ends at `at`
+    ng = ng + 1
+    t[ng] = at
+    if count ~= 1 or g then
+      if not g then g = {}; for q = 1, ng - 1 do g[q] = 1 end end
+      g[ng] = count
+    end
+  end
+  -- an item ended at `now`: time it, send a batch when one is due and look for a cancel
+  -- then. False: stop here.
+  local function tick(now)
+    if now - last >= SHORT then
+      if short > 0 then close(last, short); short = 0 end
+      close(now, 1)
+    else
+      short = short + 1
+      if short >= GROUP_MAX then close(now, short); short = 0 end
+    end
+    last = now
+    if (failed or now - flushed >= BATCH_EVERY) and i < n then
+      if short > 0 then close(now, short); short = 0 end
+      write(frame(false))
+      v, x, e, tb, t, g, k, ng, failed = {}, nil, nil, nil, {}, nil, 0, 0, false
+      flushed = now
+      if cancelled() then stop = true; return false end
+    end
+    return true
+  end
+  local function keep(...)
+    local c = select("#", ...)
+    v[k] = (...)
+    if c ~= 1 then x = x or {}; x[k] = table.pack(...) end
+  end
+  -- one xpcall for a run of items, not one per item; a failing item ends the run
+  local function run_items()
+    while i < n do
+      i, k = i + 1, k + 1
+      if all then keep(fn(items[i])) else v[k] = fn(items[i]) end
+      local now = time()
+      if now - last < SHORT and short < GROUP_MAX - 1 and now - flushed < BATCH_EVERY then
+        short, last = short + 1, now         -- the common case of short items, inline
+      elseif not tick(now) then
+        return
+      end
+    end
+  end
+  local trace
+  local function handler(err) trace = debug.traceback(nil, 2); return err end
+
+  local resolved, why = true, nil
+  if type(fn) == "string" then resolved, why = pcall(resolve, fn) end
+  if resolved and type(fn) == "string" then fn = why end
+  while i < n and not stop do
+    local ok, err
+    if resolved then ok, err = xpcall(run_items, handler)
+    else i, k = i + 1, k + 1; ok, err, trace = false, why, nil end
+    if not ok then
+      e, tb = e or {}, tb or {}
+      e[k], tb[k] = err == nil and "error object is nil" or err, trace
+      failed = true
+      tick(time())
+    end
+  end
+  if short > 0 then close(last, short) end
+  return frame(true)
+end
+
 -- main(rfd, wfd, init, exit): serve until told to exit or the parent's end closes.
 function M.main(rfd, wfd, init, exit)
   exit = exit or os.exit
@@ -151,7 +261,16 @@ function M.main(rfd, wfd, init, exit)
       else
         local start = encode(time())
         write_all(wfd, out and out .. start or start)
-        out = reply_frame(run(msg))
+        if msg.m then
+          local seq = msg.seq
+          out = run_chunk(msg, function(s) write_all(wfd, s) end, function()
+            pull(false); decode_all()
+            return cancelled[seq]
+          end)
+          cancelled[seq] = nil
+        else
+          out = reply_frame(run(msg))
+        end
       end
     else
       if out then write_all(wfd, out); out = nil end

@@ -132,6 +132,18 @@ local function since(at)
   return ago > 0 and ago or 0
 end
 
+-- A running chunk is asked to stop first: the worker ends it between two items (those not run
+-- never start); one whose item does not end within CHUNK_GRACE seconds ends with the worker's
+-- group.
+local CHUNK_GRACE = 0.05
+
+local function arm_grace(t)
+  t.grace = loop.timer(CHUNK_GRACE, function()
+    t.grace = nil
+    if not t.ended_at then t.worker.proc:stop(t.cancel_steps) end
+  end)
+end
+
 -- START: the worker began its next task at `at`.
 local function on_start(w, at)
   local t = w.q[w.qhead]
@@ -140,7 +152,7 @@ local function on_start(w, at)
   local ago = since(at)
   t.started_at = loop.now() - ago
   if t.cancel_requested then             -- the cancel came too late to skip it: end the worker
-    w.proc:stop(t.cancel_steps)
+    if t.chunk then arm_grace(t) else w.proc:stop(t.cancel_steps) end
   end
   w.pool.on_began(t.future, t, ago > 0 and at or core.time())
 end
@@ -176,12 +188,30 @@ local function on_reply(w, r)
   w.pool.workers.on_end(t.future, t, values)
 end
 
--- A frame from the worker: START (a float: its start time), SKIP (2), or a reply table;
--- anything else breaks the protocol.
+-- A batch of a chunk's items (see corral.lua.worker): handed to the pool as it comes; the
+-- last one (z) ends the task like a reply.
+local function on_batch(w, r)
+  local t = w.q[w.qhead]
+  if not t or t.queued then return end
+  w.pool.on_batch(t.future, t, r)
+  if not r.z then return end
+  queue_pop(w)
+  local ended = r.t[#r.t]
+  t.ended_at = loop.now() - (ended and since(ended) or 0)
+  if t.grace then loop.cancel_timer(t.grace) end
+  depth_after(w.pool.workers, t.ended_at - t.started_at)
+  w.ntasks = w.ntasks + 1
+  after_task(w)
+  w.pool.workers.on_end(t.future, t)
+end
+
+-- A frame from the worker: START (a float: its start time), SKIP (2), a reply table or a
+-- chunk's batch (k); anything else breaks the protocol.
 local function on_frame(w, r)
   if math.type(r) == "float" then on_start(w, r)
   elseif r == 2 then on_skip(w)
-  elseif type(r) == "table" then on_reply(w, r)
+  elseif type(r) == "table" then
+    if r.k then on_batch(w, r) else on_reply(w, r) end
   else return "unexpected frame " .. tostring(r) end
 end
 
@@ -360,6 +390,7 @@ function M.start(pool, f, on_end)
   -- allocated once at its final size. Its values go to on_end, not into the handle.
   local t = setmetatable({ worker = w, pid = w.pid, pgid = w.pid, started_at = loop.now(),
                            future = f, seq = w.nsent + 1, queued = true, ended_at = nil }, Task)
+  if f.chunk then t.chunk = true end
   w.nsent = w.nsent + 1
   ws.inflight = ws.inflight + 1
   w.qtail = w.qtail + 1
@@ -405,10 +436,11 @@ end
 -- with the worker's group. True when it had an effect.
 function Task:stop(steps)
   if self.ended_at then return false end
-  if self.queued then
+  if self.queued or (self.chunk and not self.cancel_requested) then
     if self.cancel_requested then return false end
     self.cancel_requested, self.cancel_steps = true, steps
     send(self.worker, core.encode { c = self.seq })
+    if not self.queued then arm_grace(self) end
     return true
   end
   return self.worker.proc:stop(steps)
