@@ -1,14 +1,17 @@
 -- lua_pools.lua START...: Lua function pools of 2 workers, per start method. Prints one line
 -- per start method:
 --   <start> <ready ms> <map tasks/s> <round trip p50 µs> <p99 µs> <worker Pss kB> <Private_Dirty kB>
+--   <default map 20000 items/s> <default map 1M items/s>
 -- or "<start> unavailable <message>" when the pool refuses the start method.
 -- ready: from corral.pool{} until both workers have answered a task; memory: the mean of the
 -- two workers' /proc/PID/smaps_rollup once idle; map: pool:map of 20000 no-op tasks on the
--- warm pool; round trip: 1000 sequential submit():result() after 100 warm-up ones.
+-- warm pool, one task per item (chunksize = 1); default map: pool:map(noop, list) at its
+-- defaults (chunks) of 20000 and of 1000000 items; round trip: 1000 sequential
+-- submit():result() after 100 warm-up ones.
 local corral = require "corral"
 local core = require "corral.core"
 
-local NMAP, NRT, NWARM = 20000, 1000, 100
+local NMAP, NBIG, NRT, NWARM = 20000, 1000000, 1000, 100
 
 local function getpid() return require("corral.core").getpid() end
 local function noop(x) return x end
@@ -55,13 +58,24 @@ local function bench(start)
   local list = {}
   for i = 1, NMAP do list[i] = i end
   local tm = core.now()
-  local out = pool:map(noop, list)
+  local out = pool:map(noop, list, { chunksize = 1 })
   local tps = NMAP / (core.now() - tm)
   assert(#out == NMAP and out[NMAP] == NMAP, "map returned wrong values")
 
+  -- map at its defaults (chunks), 20000 and a million items
+  local dtps = {}
+  for k, n in ipairs { NMAP, NBIG } do
+    local big = {}
+    for i = 1, n do big[i] = i end
+    tm = core.now()
+    out = pool:map(noop, big)
+    dtps[k] = n / (core.now() - tm)
+    assert(#out == n and out[n] == n, "map returned wrong values")
+  end
+
   pool:__close()                          -- what `local pool <close>` does: join, workers exit
-  print(("%s %.1f %.0f %.0f %.0f %.0f %.0f"):format(start, ready, tps,
-    rt[math.ceil(NRT * 0.5)], rt[math.ceil(NRT * 0.99)], pss, pd))
+  print(("%s %.1f %.0f %.0f %.0f %.0f %.0f %.0f %.0f"):format(start, ready, tps,
+    rt[math.ceil(NRT * 0.5)], rt[math.ceil(NRT * 0.99)], pss, pd, dtps[1], dtps[2]))
 end
 
 for _, start in ipairs(arg) do bench(start) end

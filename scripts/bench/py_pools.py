@@ -3,14 +3,15 @@ Prints per method:
   <method> <ready ms> <map tasks/s> <round trip p50 us> <p99 us> <worker Pss kB> <Private_Dirty kB>
 ready: from Pool() until both workers have answered a task; memory: the mean of the two
 workers' /proc/PID/smaps_rollup once idle; map: pool.map(f, range(20000), chunksize=1) on the
-warm pool; round trip: 1000 sequential apply_async(f).get() after 100 warm-up ones.
+warm pool; then pool.map(f, range(n)) at its defaults for n = 20000 and 1000000 (two more
+columns); round trip: 1000 sequential apply_async(f).get() after 100 warm-up ones.
 """
 import multiprocessing
 import os
 import sys
 import time
 
-NMAP, NRT, NWARM = 20000, 1000, 100
+NMAP, NBIG, NRT, NWARM = 20000, 1000000, 1000, 100
 
 
 def noop(x):
@@ -58,10 +59,18 @@ def bench(method):
     tps = NMAP / (time.monotonic() - tm)
     assert len(out) == NMAP and out[-1] == NMAP - 1
 
+    dtps = []                       # map at its defaults (chunks), 20000 and a million items
+    for n in (NMAP, NBIG):
+        tm = time.monotonic()
+        out = pool.map(noop, range(n))
+        dtps.append(n / (time.monotonic() - tm))
+        assert len(out) == n and out[-1] == n - 1
+
     pool.close()
     pool.join()
-    print("%s %.1f %.0f %.0f %.0f %.0f %.0f" % (method, ready, tps, rt[NRT // 2 - 1],
-                                               rt[-(NRT // 100) - 1], pss, pd))
+    print("%s %.1f %.0f %.0f %.0f %.0f %.0f %.0f %.0f" % (method, ready, tps, rt[NRT // 2 - 1],
+                                                       rt[-(NRT // 100) - 1], pss, pd,
+                                                       dtps[0], dtps[1]))
 
 
 if __name__ == "__main__":

@@ -152,14 +152,14 @@ fi
 medians() {
   awk '
     $2 == "unavailable" { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }; una[$1] = $0; next }
-    NF == 7 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
-              k = ++cnt[$1]; for (c = 2; c <= 7; c++) v[$1, c, k] = $c }
+    NF >= 7 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 }
+              nf[$1] = NF; k = ++cnt[$1]; for (c = 2; c <= NF; c++) v[$1, c, k] = $c }
     END {
       for (j = 1; j <= n; j++) {
         m = order[j]
         if (!(m in cnt)) { print una[m]; continue }
         line = m
-        for (c = 2; c <= 7; c++) {
+        for (c = 2; c <= nf[m]; c++) {
           for (a = 1; a <= cnt[m]; a++) s[a] = v[m, c, a]          # insertion sort
           for (a = 2; a <= cnt[m]; a++) { x = s[a]; b = a - 1
             while (b >= 1 && s[b] + 0 > x + 0) { s[b + 1] = s[b]; b-- } ; s[b + 1] = x }
@@ -218,7 +218,7 @@ awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.7) }' &&
 
 # --- D. docs/benchmarks.md ----------------------------------------------------------------------
 # col FILE METHOD COLUMN: one median from the pools results (2 = ready ms … 7 = Private_Dirty).
-col() { awk -v m="$2" -v c="$3" '$1 == m && NF == 7 && $2 ~ /^[0-9.]+$/ { print $c }' "$1"; }
+col() { awk -v m="$2" -v c="$3" '$1 == m && NF >= 7 && $2 ~ /^[0-9.]+$/ { print $c }' "$1"; }
 mb() { awk -v k="$1" 'BEGIN { if (k == "") print "–"; else printf "%.1f", k / 1024 }'; }
 
 {
@@ -325,41 +325,48 @@ echo "## C. Lua function pools, 2 workers"
 echo
 if [ "$HAVE_CODEC" = yes ]; then
   C=$TMP/corral_pools P=$TMP/py_pools
-  PMAP=$(col "$P" fork 3) PRT=$(col "$P" fork 4)
+  PMAP=$(col "$P" fork 3) PRT=$(col "$P" fork 4) PD20=$(col "$P" fork 8) PD1M=$(col "$P" fork 9)
 cat <<EOF
 corral: \`corral.pool{ executor = "lua", size = 2, start = … }\` (scripts/bench/lua_pools.lua);
 Python: \`multiprocessing.get_context(method).Pool(2)\` (scripts/bench/py_pools.py; fork is
 the default start method of Debian's python3). ready: from creating the pool until both
-workers have answered a task; map: 20000 no-op tasks on the warm pool (\`pool:map(f, list)\`,
-Python \`pool.map(f, range(20000), chunksize=1)\`); round trip: 1000 sequential
+workers have answered a task; map at defaults: \`pool:map(f, list)\` / \`pool.map(f, range(n))\`
+of n no-op items on the warm pool, both chunked by default (corral's "auto" chunks,
+Python's \`len / (4 * workers)\`); one task per item: 20000 no-op items with
+\`{ chunksize = 1 }\` / \`chunksize=1\`; round trip: 1000 sequential
 \`pool:submit(f, i):result()\` / \`apply_async(f, (i,)).get()\` after 100 warm-up ones; memory:
 /proc/PID/smaps_rollup of an idle worker (mean of the two). Ratios are against Python's
 mp.Pool with fork.
 
-| pool | ready ms | map tasks/s | × Python fork | round trip p50 / p99 µs | p50 × Python fork | worker Pss / Private_Dirty MB |
-|---|---:|---:|---:|---|---:|---|
+| pool | ready ms | map at defaults, 20000 items/s | × Python fork | map at defaults, 1M items/s | × Python fork | one task per item, tasks/s | × Python fork | round trip p50 / p99 µs | p50 × Python fork | worker Pss / Private_Dirty MB |
+|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|
 EOF
   for f in "corral:$C" "Python mp.Pool:$P"; do
     label=${f%%:*} file=${f#*:}
-    while read -r m a b c d e g; do
+    while read -r m a b c d e g h j; do
       if [ "$a" = unavailable ]; then
-        echo "| $label $m | not available: $b $c $d $e $g | | | | | |"
+        echo "| $label $m | not available: $b $c $d $e $g | | | | | | | | | |"
       elif [ "$a" = failed: ]; then
-        echo "| $label $m | failed: $(echo "$b $c $d $e $g" | tr '|' '/') | | | | | |"
+        echo "| $label $m | failed: $(echo "$b $c $d $e $g" | tr '|' '/') | | | | | | | | | |"
       else
-        echo "| $label $m | $a | $b | $(ratio "$b" "$PMAP") | $c / $d | $(ratio "$c" "$PRT") | $(mb "$e") / $(mb "$g") |"
+        echo "| $label $m | $a | $h | $(ratio "$h" "$PD20") | $j | $(ratio "$j" "$PD1M") | $b | $(ratio "$b" "$PMAP") | $c / $d | $(ratio "$c" "$PRT") | $(mb "$e") / $(mb "$g") |"
       fi
     done <"$file"
   done
-  echo "| floor: C ping-pong over two pipes, no pool (scripts/bench/pingpong.c) | | | | $PP50 / $PP99 | $(ratio "$PP50" "$PRT") | |"
+  echo "| floor: C ping-pong over two pipes, no pool (scripts/bench/pingpong.c) | | | | | | | | $PP50 / $PP99 | $(ratio "$PP50" "$PRT") | |"
   CMAP=$(col "$C" spawn 3) CRT=$(col "$C" spawn 4)
   CMAPF=$(col "$C" fork 3) CRTF=$(col "$C" fork 4)
+  CD20=$(col "$C" spawn 8) CD1M=$(col "$C" spawn 9)
+  CD20F=$(col "$C" fork 8) CD1MF=$(col "$C" fork 9)
 cat <<EOF
 
-Targets: map ≥ 2× Python's — spawn $(at_least "$(ratio "$CMAP" "$PMAP")" 2) ($(ratio "$CMAP" "$PMAP")×), fork $(at_least "$(ratio "$CMAPF" "$PMAP")" 2) ($(ratio "$CMAPF" "$PMAP")×);
+Targets: map at defaults ≥ 1× Python's default map — 20000 items: spawn $(at_least "$(ratio "$CD20" "$PD20")" 1) ($(ratio "$CD20" "$PD20")×), fork $(at_least "$(ratio "$CD20F" "$PD20")" 1) ($(ratio "$CD20F" "$PD20")×); 1M items: spawn $(at_least "$(ratio "$CD1M" "$PD1M")" 1) ($(ratio "$CD1M" "$PD1M")×), fork $(at_least "$(ratio "$CD1MF" "$PD1M")" 1) ($(ratio "$CD1MF" "$PD1M")×);
+one task per item ≥ 2× Python's chunksize=1 — spawn $(at_least "$(ratio "$CMAP" "$PMAP")" 2) ($(ratio "$CMAP" "$PMAP")×), fork $(at_least "$(ratio "$CMAPF" "$PMAP")" 2) ($(ratio "$CMAPF" "$PMAP")×);
 round-trip p50 ≤ 0.5× Python's — spawn $(at_most "$(ratio "$CRT" "$PRT")" 0.5) ($(ratio "$CRT" "$PRT")×), fork $(at_most "$(ratio "$CRTF" "$PRT")" 0.5) ($(ratio "$CRTF" "$PRT")×).
-The map rate is what a pool moves per second when tasks cost nothing: encoding, the pipe
-write and read, the wake-ups and the bookkeeping per task. The round trip is one task with
+The map rates are what a pool moves per second when items cost nothing: at defaults, both
+tools send items in chunks (corral still gives each item its own value or error, times and
+journal line: docs/api.md, "chunks"); one task per item is encoding, the pipe write and read,
+the wake-ups and the bookkeeping per task. The round trip is one task with
 nothing else in flight: two process wake-ups (the floor row: what they cost between two C
 processes) plus what the pool does per task on both sides. "ready" is start-up cost (a fresh interpreter
 for spawn, a fork of the parent for fork); the memory columns are what each idle worker
