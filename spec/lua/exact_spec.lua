@@ -60,6 +60,32 @@ describe("a lua task submitted from plain code", function()
   end)
 end)
 
+describe("a cancel or timeout that comes after the task ended", function()
+  -- The script is busy (no loop) while the task ends; its cancel then must not rewrite what
+  -- the task did.
+  it("has no say in a command's record", function()
+    local pool <close> = corral.pool { executor = "exec", size = 1 }
+    local f = pool:submit { "true" }
+    busy(0.3)                                   -- `true` has exited; the loop has not seen it
+    assert.is_false(f:cancel())
+    local r = f:wait(10)
+    assert.are.equal("ok", r.status)
+    assert.are.equal(0, r.code)
+  end)
+
+  it("has no say in a lua task's record, and its worker lives on", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1 }
+    local f = pool:submit(function() return 42, require("corral.core").getpid() end)
+    busy(0.3)
+    assert.is_false(f:cancel())
+    local r = f:wait(10)
+    assert.are.equal("ok", r.status)
+    assert.are.equal(42, r.values[1])
+    local again = pool:submit(function() return require("corral.core").getpid() end)
+    assert.are.equal(r.values[2], again:result(10))      -- the same worker: not killed
+  end)
+end)
+
 describe("map fails fast", function()
   it("on a command pool: the first failure to end raises, the rest are cancelled", function()
     local m = H.sleep_marker()

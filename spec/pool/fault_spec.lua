@@ -74,9 +74,13 @@ describe("fault injection", function()
       fs[i] = f
     end
 
-    -- The injector: every 3 ms, one fault on a random running task.
+    -- The injector: every 3 ms, one fault on a random running task, noted on its future
+    -- (f.hit) so the record can be checked against it. A lua worker killed is noted by pid:
+    -- the task it runs then is lost, whichever it is.
     local faults = { cancel = 0, kill = 0, grandchild = 0 }
+    local killed_workers = {}
     local stop = false
+    local function hit(f, what) f.hit = f.hit or {}; f.hit[what] = true; faults[what] = faults[what] + 1 end
     local function inject()
       if stop then return end
       local running = {}
@@ -85,14 +89,15 @@ describe("fault injection", function()
       if f then
         local what = math.random(3)
         if what == 1 then
-          if f:cancel() then faults.cancel = faults.cancel + 1 end
+          if f:cancel() then hit(f, "cancel") end
         elseif what == 2 then
-          if core.kill(f.pid, "KILL") then faults.kill = faults.kill + 1 end
+          if f.kind == "lua" then killed_workers[f.pid] = true end
+          if core.kill(f.pid, "KILL") then hit(f, "kill") end
         elseif f.kind == "shell" and faults.grandchild < 60 then
           for _, pid in ipairs(H.pids(mark)) do
             if core.getpgid(pid) == f.pgid then
               core.kill(pid, "KILL")
-              faults.grandchild = faults.grandchild + 1
+              hit(f, "grandchild")
               break
             end
           end
@@ -115,12 +120,40 @@ describe("fault injection", function()
         journal[kind][r.id] = r.status
       end
     end
+    -- and each record is the right one for what was done to its task
     local seen = {}
-    for _, f in ipairs(fs) do
-      local r = f.record
-      assert.is_truthy(FINAL[r.status], "status " .. tostring(r.status))
+    for i, f in ipairs(fs) do
+      local r, h = f.record, f.hit or {}
+      local what = ("task %d (%s, faults: %s): %s %s code=%s signal=%s"):format(i, f.kind,
+        table.concat((function() local t = {} for k in pairs(h) do t[#t + 1] = k end return t end)(), ","),
+        r.status, tostring(r.error), tostring(r.code), tostring(r.signal))
+      assert(FINAL[r.status], what)
       seen[r.status] = (seen[r.status] or 0) + 1
       assert.are.equal(r.status, journal[f.kind][r.id])
+      local timed = f.timeout ~= nil
+      if r.status == "ok" then
+        if f.kind == "lua" then
+          assert(r.values[1] == ((i % 10 == 9) and true or i), what)   -- the value, exactly
+        else
+          assert(r.code == 0 and r.signal == nil, what)
+        end
+        -- a 3 or 5 ms timeout on a 10 or 20 ms command: "ok" only when the loop came to the
+        -- timer after the command had ended (a busy injector), and then it ran past it
+        assert(not timed or r.duration >= f.timeout, what)
+      elseif r.status == "cancelled" then
+        assert(h.cancel, what)                      -- only the injector cancels
+      elseif r.status == "timeout" then
+        assert(timed, what)
+      elseif r.status == "signaled" then            -- the command itself was KILLed
+        assert(f.kind ~= "lua" and h.kill and r.signal == "KILL", what)
+      elseif r.status == "failed" then              -- its shell's background sleep was KILLed
+        assert(f.kind == "shell" and h.grandchild and r.code == 137, what)
+      elseif r.status == "lost" then                -- its worker was KILLed under it
+        assert(f.kind == "lua" and killed_workers[r.pid] and r.error == "killed by KILL", what)
+      end
+      if f.kind ~= "lua" and not h.cancel and not h.kill and not h.grandchild then
+        assert(r.status == "ok" or timed and r.status == "timeout", what)   -- untouched: as it ran
+      end
     end
     assert.is_true(faults.cancel > 10 and faults.kill > 10, "few faults were injected")
     assert.is_true((seen.cancelled or 0) > 0 and (seen.timeout or 0) > 0 and (seen.ok or 0) > 1000)

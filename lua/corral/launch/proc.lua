@@ -162,14 +162,24 @@ function Proc:send(sig)
 end
 
 -- stop([steps]): end the whole group with the termination sequence. A second call hurries
--- to the last signal. Returns false when the command had already finished.
+-- to the last signal. Returns false when the main process had already exited (then what it
+-- left is hurried away).
 function Proc:stop(steps)
   if self.finished then return false end
+  -- A main process that has already exited (its pidfd is readable, the loop has not seen it
+  -- yet) ends as it did: reaped now, a cancel or timeout that came too late has no say in
+  -- its record. What it left in its group is being ended anyway.
+  if not self.reaped and self.pidfd then on_exit(self) end
+  if self.reaped then
+    if self.stopping and not self.finished then
+      if self.cg and self.cg.path then cgroup.hurry(self.cg) else group.hurry(self.pgid) end
+    end
+    return false
+  end
   if self.stopping then
     if self.cg and self.cg.path then cgroup.hurry(self.cg) else group.hurry(self.pgid) end
     return true
   end
-  if self.reaped and self.group_done then return false end
   self.stopping = true
   if self.cg and self.cg.path then
     cgroup.stop(self.cg, self.pgid, steps or self.termseq, function() group_done(self) end)

@@ -435,6 +435,7 @@ end
 -- stop(steps): a queued task is skipped by the worker (cancel frame); a running one ends
 -- with the worker's group. True when it had an effect.
 function Task:stop(steps)
+  self:poll()                  -- a reply already in the pipe: the task ended as it said
   if self.ended_at then return false end
   if self.queued or (self.chunk and not self.cancel_requested) then
     if self.cancel_requested then return false end
