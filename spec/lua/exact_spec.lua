@@ -6,6 +6,7 @@
 local corral = require "corral"
 local core = require "corral.core"
 local H = require "helpers"
+package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
 
 local tmpname = H.tmpname
 
@@ -83,6 +84,50 @@ describe("a cancel or timeout that comes after the task ended", function()
     assert.are.equal(42, r.values[1])
     local again = pool:submit(function() return require("corral.core").getpid() end)
     assert.are.equal(r.values[2], again:result(10))      -- the same worker: not killed
+  end)
+end)
+
+describe("a lua task's record names the user's cause, not corral's", function()
+  it("a failing init ends the worker's tasks 'error' with init's own error, and never hangs", function()
+    local pool <close> = corral.pool { executor = "lua", size = 2, init = "corral_testmod.bad_init" }
+    local t0 = core.now()
+    local r = pool:submit(function() return 1 end):wait(20)
+    assert(r, "the task never ended")
+    assert.are.equal("error", r.status)
+    assert.matches("^worker init 'corral_testmod.bad_init' failed: .*corral_testmod.lua:%d+: no database at /var/db$", r.error)
+    local ok, err = pcall(pool.map, pool, function(x) return x end, { 1, 2, 3 })
+    assert.is_false(ok)
+    assert.matches("no database at /var/db", tostring(err))
+    assert(core.now() - t0 < 10)
+  end)
+
+  it("a worker that exits before starting a task ends its tasks 'error', once", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1, interpreter = "false" }
+    local r = pool:submit(function() return 1 end):wait(20)
+    assert(r, "the task never ended")
+    assert.are.equal("error", r.status)
+    assert.are.equal("the worker ended before it started a task: worker exited with code 1", r.error)
+  end)
+
+  it("a missing module is one line; a traceback holds only the task's own frames", function()
+    local pool <close> = corral.pool { executor = "lua", size = 1 }
+    local r = pool:submit("corral_nosuch.fn"):wait(10)
+    assert.are.equal("failed", r.status)
+    assert.are.equal("cannot load module 'corral_nosuch' for 'corral_nosuch.fn': module 'corral_nosuch' not found", r.error)
+    assert.is_nil(r.traceback)
+    r = pool:submit(function(x) local function inner() error("boom " .. x) end inner() end, 3):wait(10)
+    assert.are.equal("failed", r.status)
+    assert.matches("boom 3", r.error)
+    assert.matches("in local 'inner'", r.traceback)
+    for _, text in ipairs { r.error, r.traceback } do
+      assert.is_nil(text:find("corral/lua/worker", 1, true), text)
+      assert.is_nil(text:find("xpcall", 1, true), text)
+    end
+    local ok, err = pcall(pool.map, pool, function(x) if x == 7 then error("seven") end return x end,
+      { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 })
+    assert.is_false(ok)
+    assert.matches("seven", tostring(err))
+    assert.is_nil(tostring(err):find("corral/lua/worker", 1, true), tostring(err))
   end)
 end)
 

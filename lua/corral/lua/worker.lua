@@ -34,27 +34,45 @@ local function write_all(fd, s)
   end
 end
 
+-- resolve("module.fn") -> function | nil, why. A module that is not found is said in one line
+-- (require's list of every path it tried is the worker's business, not the task's).
 local function resolve(name)
   local mod, fn = name:match("^(.*)%.([%w_]+)$")
   local ok, m = pcall(require, mod)
-  if not ok then error(("cannot load module '%s' for '%s': %s"):format(mod, name, m), 0) end
+  if not ok then
+    m = tostring(m)
+    if m:match("^module '[^']*' not found:") then m = m:match("^[^\n]*"):gsub(":$", "") end
+    return nil, ("cannot load module '%s' for '%s': %s"):format(mod, name, m)
+  end
   local f = type(m) == "table" and m[fn]
-  if type(f) ~= "function" then error(("'%s' is not a function"):format(name), 0) end
+  if type(f) ~= "function" then return nil, ("'%s' is not a function"):format(name) end
   return f
+end
+
+-- A traceback of the task's own frames: from the error up to where the worker called it.
+local function traceback()
+  local tb = debug.traceback(nil, 3)
+  local a = tb:find("\n[^\n]*%[C%]: in function 'xpcall'")
+  local b = tb:find("\n[^\n]*corral/lua/worker%.lua:")
+  local cut = a and b and math.min(a, b) or a or b
+  if cut then tb = tb:sub(1, cut - 1) end
+  return (tb:gsub("\n\t%(%.%.%.tail calls%.%.%.%)$", ""))
 end
 
 -- run(task) -> reply table
 local function run(task)
   local fn = task[1]
+  if type(fn) == "string" then
+    local f, why = resolve(fn)
+    if not f then return { e = why, t = time() } end
+    fn = f
+  end
   local tb
   local handler = function(e)
-    tb = debug.traceback(nil, 2)
+    tb = traceback()
     return e
   end
-  local res = table.pack(xpcall(function()
-    if type(fn) == "string" then fn = resolve(fn) end
-    return fn(table.unpack(task, 2, task.n))
-  end, handler))
+  local res = table.pack(xpcall(fn, handler, table.unpack(task, 2, task.n)))
   local ended = time()
   if res[1] then
     return table.move(res, 2, res.n, 1, { n = res.n - 1, t = ended })
@@ -164,11 +182,13 @@ local function run_chunk(task, write, cancelled)
     end
   end
   local trace
-  local function handler(err) trace = debug.traceback(nil, 2); return err end
+  local function handler(err) trace = traceback(); return err end
 
   local resolved, why = true, nil
-  if type(fn) == "string" then resolved, why = pcall(resolve, fn) end
-  if resolved and type(fn) == "string" then fn = why end
+  if type(fn) == "string" then
+    resolved, why = resolve(fn)
+    fn = resolved
+  end
   while i < n and not stop do
     local ok, err
     if resolved then ok, err = xpcall(run_items, handler)
@@ -192,9 +212,12 @@ function M.main(rfd, wfd, init, exit)
   core.sigdefault { "INT" }
   core.set_blocking(rfd, false)
   if init then
-    local ok, err = pcall(function() resolve(init)() end)
+    local f, err = resolve(init)
+    local ok = false
+    if f then ok, err = pcall(f) end
     if not ok then
-      io.stderr:write("corral worker: init '", init, "' failed: ", tostring(err), "\n")
+      -- the parent gives it to the tasks this worker was to run (they end "error")
+      pcall(write_all, wfd, encode { i = ("init '%s' failed: %s"):format(init, tostring(err)) })
       exit(78)
     end
   end

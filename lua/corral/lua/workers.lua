@@ -149,6 +149,7 @@ local function on_start(w, at)
   local t = w.q[w.qhead]
   if not t or not t.queued then return end
   t.queued = false
+  w.nstarted = (w.nstarted or 0) + 1
   local ago = since(at)
   t.started_at = loop.now() - ago
   if t.cancel_requested then             -- the cancel came too late to skip it: end the worker
@@ -211,7 +212,9 @@ local function on_frame(w, r)
   if math.type(r) == "float" then on_start(w, r)
   elseif r == 2 then on_skip(w)
   elseif type(r) == "table" then
-    if r.k then on_batch(w, r) else on_reply(w, r) end
+    if r.k then on_batch(w, r)
+    elseif r.i then w.init_error = tostring(r.i)     -- its init failed; it exits next
+    else on_reply(w, r) end
   else return "unexpected frame " .. tostring(r) end
 end
 
@@ -261,13 +264,20 @@ local function on_worker_end(w)
   local ws = pool.workers
   ws.all[w] = nil
   if not w.retiring then unlist(ws, w) end
-  -- The running task (if any) is lost; queued ones never started: the pool runs them again.
+  -- The running task (if any) is lost; queued ones never started: the pool runs them again,
+  -- unless this worker never started any task (its init failed, its interpreter exits at
+  -- once): then they end "error" with the cause, and nothing respawns it for ever.
+  local broken = not w.nstarted and not pool.stopping
   while w.qhead <= w.qtail do
     local t = queue_pop(w)
     t.ended_at = p.ended_at or loop.now()
     if not t.queued and t.seq <= w.written then
       t.code, t.signal, t.rusage = p.code, p.signal, p.rusage
       t.lost = w.protocol_error and ("protocol error: " .. w.protocol_error) or cause_of(p)
+    elseif broken and not t.cancel_requested then
+      t.code, t.signal = p.code, p.signal
+      t.start_error = w.init_error and ("worker " .. w.init_error)
+        or ("the worker ended before it started a task: " .. cause_of(p))
     else
       t.unstarted = true
     end
