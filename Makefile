@@ -85,12 +85,17 @@ FUZZ_SECONDS ?= 60
 fuzz: all
 	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 scripts/fuzz.lua $(FUZZ_SECONDS)
 
+# The paths are quoted for the shell (shq), so a PREFIX with spaces or quotes installs too. The
+# command gets the installed LUADIR and LIBDIR written into it (scripts/corral's "luadir=" line).
+shq = '$(subst ','\'',$(1))'
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/corral $(DESTDIR)$(BINDIR)
-	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUADIR)/{} \;
-	install -m 755 $(MODULE) $(DESTDIR)$(LIBDIR)/corral/core.so
-	sed -e 's|^CORRAL_INSTALLED=.*|CORRAL_INSTALLED=1|' scripts/corral > $(DESTDIR)$(BINDIR)/corral
-	chmod 755 $(DESTDIR)$(BINDIR)/corral
+	install -d $(call shq,$(DESTDIR)$(LIBDIR)/corral) $(call shq,$(DESTDIR)$(BINDIR))
+	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LUADIR))/{} \;
+	install -m 755 $(MODULE) $(call shq,$(DESTDIR)$(LIBDIR)/corral/core.so)
+	{ sed -n 1p scripts/corral; \
+	  printf 'luadir=%s libdir=%s\n' $(call shq,$(call shq,$(LUADIR))) $(call shq,$(call shq,$(LIBDIR))); \
+	  sed -e 1d -e '/^luadir= libdir=$$/d' scripts/corral; } > $(call shq,$(DESTDIR)$(BINDIR)/corral)
+	chmod 755 $(call shq,$(DESTDIR)$(BINDIR)/corral)
 
 clean:
 	rm -rf build

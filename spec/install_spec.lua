@@ -1,7 +1,9 @@
--- Installed corral works without the checkout: `make install PREFIX=…` and
--- `luarocks make --tree …` each give a tree whose `corral run` runs a job script (commands and
--- Lua workers), with Lua's search paths pointing only at that tree and the system's own dirs.
--- The modules are checked to load from the tree, not from the checkout or a system install.
+-- Installed corral works without the checkout: `make install PREFIX=…` gives a command that
+-- finds its own modules for any prefix (one with a space and a quote here) in an environment
+-- with no LUA_PATH at all; one whose modules are gone says so in one line. `luarocks make
+-- --tree …` gives a tree whose `corral run` runs a job script with `luarocks path`'s paths.
+-- Each job script runs commands and Lua workers; the modules are checked to load from the
+-- tree, not from the checkout or a system install.
 local corral = require "corral"
 local H = require "helpers"
 
@@ -37,16 +39,17 @@ print("version=" .. corral._VERSION)
 os.exit(r.code)
 ]]
 
--- Runs JOB with `bin/corral run` and the given Lua paths, from an empty directory, with
--- nothing of the checkout in the environment; checks what it printed and its exit status.
+-- Runs JOB with `bin/corral run` from an empty directory, with nothing of the checkout in the
+-- environment: `env -i`, plus LUA_PATH and LUA_CPATH only when given; checks what it printed
+-- and its exit status.
 local function run_job(tmp, bin, lua_path, lua_cpath, tree)
   local work = tmp .. "/work"
   assert(os.execute("mkdir -p " .. q(work)))
   local f = assert(io.open(work .. "/job.lua", "w"))
   f:write(JOB)
   f:close()
-  local env = ("cd %s && env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u CORRAL_BUILD LUA_PATH=%s LUA_CPATH=%s ")
-    :format(q(work), q(lua_path), q(lua_cpath))
+  local env = ("cd %s && env -i PATH=%s HOME=%s "):format(q(work), q(os.getenv("PATH")), q(tmp))
+  if lua_path then env = env .. ("LUA_PATH=%s LUA_CPATH=%s "):format(q(lua_path), q(lua_cpath)) end
   local out, code = sh(env .. q(bin .. "/corral") .. " run job.lua")
   assert.are.equal(42, code, out)
   assert.matches("REC status=failed code=42 stdout=out doubled=42\n", out, 1, true)
@@ -56,6 +59,7 @@ local function run_job(tmp, bin, lua_path, lua_cpath, tree)
   local vout, vcode = sh(env .. q(bin .. "/corral") .. " --version")
   assert.are.equal(0, vcode, vout)
   assert.are.equal(corral._VERSION .. "\n", vout)
+  return env
 end
 
 describe("installed corral", function()
@@ -63,15 +67,26 @@ describe("installed corral", function()
   before_each(function() tmp = mktemp() end)
   after_each(function() if tmp then os.execute("rm -rf " .. q(tmp)) end end)
 
-  it("make install PREFIX=… runs a job script from the prefix alone", function()
-    local prefix = tmp .. "/prefix"
+  it("make install PREFIX=… runs from any prefix with no LUA_PATH; without its modules, one line", function()
+    local prefix = tmp .. "/a prefix with 'quotes'"   -- (make itself expands a $ in it)
     -- a build directory of its own: the install does not reuse the checkout's objects
     local out, code = sh(("make -s -j4 -C %s install PREFIX=%s BUILD=%s")
       :format(q(H.root), q(prefix), q(tmp .. "/build")))
     assert.are.equal(0, code, out)
-    local lua_dir, lib_dir = prefix .. "/share/lua/5.4", prefix .. "/lib/lua/5.4"
-    run_job(tmp, prefix .. "/bin",
-      lua_dir .. "/?.lua;" .. lua_dir .. "/?/init.lua;;", lib_dir .. "/?.so;;", prefix .. "/")
+    local env = run_job(tmp, prefix .. "/bin", nil, nil, prefix .. "/")
+    -- the modules moved away: one line naming the module and where it should be, exit 1
+    local lua_dir = prefix .. "/share/lua/5.4"
+    assert(os.rename(lua_dir, lua_dir .. ".gone"))
+    out, code = sh(env .. q(prefix .. "/bin/corral") .. " --version")
+    assert.are.equal(1, code, out)
+    assert.are.equal("corral: cannot load its modules: module 'corral.cli' not found in " .. lua_dir
+      .. " (reinstall corral (make install PREFIX=...) or set LUA_PATH and LUA_CPATH)\n", out)
+    assert(os.rename(lua_dir .. ".gone", lua_dir))
+    local so = prefix .. "/lib/lua/5.4/corral/core.so"
+    assert(os.rename(so, so .. ".gone"))
+    out, code = sh(env .. q(prefix .. "/bin/corral") .. " run job.lua")
+    assert.are.equal(1, code, out)
+    assert.matches("^corral: cannot load its modules: module 'corral.core' not found in [^\n]*\n$", out)
   end)
 
   it("luarocks make --tree … (offline: --deps-mode=none) runs a job script from the tree", function()
