@@ -4,7 +4,8 @@
 CC       ?= cc
 LUA      ?= lua5.4
 PREFIX   ?= /usr/local
-LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null)
+# Debian's liblua5.4-dev puts the headers here; pkg-config (only recommended by it) may say otherwise.
+LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror $(LUA_INC) $(SANITIZE)
 LDFLAGS  += -shared $(SANITIZE)
@@ -14,11 +15,14 @@ SRC      := $(wildcard engine/*.c)
 OBJ      := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(SRC))
 MODULE   := $(BUILD)/corral/core.so
 
-DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted pkg-config parallel luarocks chromium \
-            slurmctld slurmd slurm-client munge
+# DEBS: what building, make test and make demo need. OPTDEBS: the parts whose specs skip, with
+# the reason, when they are absent (GNU parallel to compare against, luarocks, the report's
+# browser, a local Slurm cluster); make deps-all installs them too, and .ci/run calls it.
+DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted
+OPTDEBS  := pkg-config parallel luarocks chromium slurmctld slurmd slurm-client munge
 BENCHDEBS:= parallel python3
 
-.PHONY: all deps test demo bench asan valgrind fuzz install clean
+.PHONY: all deps deps-all test demo bench asan valgrind fuzz install clean
 
 all: $(MODULE)
 
@@ -33,6 +37,9 @@ $(BUILD)/obj/%.o: engine/%.c engine/*.h
 # Install whatever Debian packages are missing (root), or print the command (not root).
 deps:
 	@scripts/deps.sh $(DEBS)
+
+deps-all:
+	@scripts/deps.sh $(DEBS) $(OPTDEBS)
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -52,6 +59,7 @@ bench: deps
 # resolves its __asan symbols from the executable; nothing is preloaded). A cc there adds the
 # same flags, for the C hosts that specs build to embed Lua and load core.so.
 asan: deps
+	@scripts/deps.sh pkg-config
 	$(MAKE) --no-print-directory all $(CURDIR)/build/asan/bin/lua5.4 BUILD=build/asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 	PATH=$(CURDIR)/build/asan/bin:$$PATH CORRAL_ASAN=1 CORRAL_BUILD=$(CURDIR)/build/asan scripts/run-specs.sh
 

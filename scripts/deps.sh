@@ -1,6 +1,12 @@
 #!/bin/sh
 # Install the Debian packages named as arguments that are not installed yet.
-# As root: apt-get update (once) and install. Otherwise: print the command to run.
+# As root: apt-get update (once) and install. Otherwise: exit 0 when all are installed, else
+# print the command to run and exit 1.
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "scripts/deps.sh: no dpkg-query (not Debian?): install the equivalents of: $*" >&2
+  echo "then run: make all && scripts/run-specs.sh" >&2
+  exit 1
+fi
 missing=""
 for p in "$@"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

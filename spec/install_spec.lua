@@ -91,7 +91,7 @@ describe("installed corral", function()
 
   it("luarocks make --tree … (offline: --deps-mode=none) runs a job script from the tree", function()
     if not has("luarocks") then
-      pending("luarocks is not installed (make deps installs Debian's luarocks)")
+      pending("luarocks is not installed (make deps-all installs Debian's luarocks)")
       return
     end
     -- luarocks make builds in the source directory: build a copy of the checkout's sources.
@@ -118,5 +118,40 @@ describe("installed corral", function()
     local meta = io.open(out:gsub("\n$", "") .. "/types/corral.lua")
     assert.truthy(meta, out)
     meta:close()
+  end)
+end)
+
+-- make test's and make demo's first step as an unprivileged user: `make deps` checks only the
+-- core packages (present here, or busted could not run this), so it succeeds without root and
+-- the build and a spec run follow; a missing package is one command to run, never an attempt
+-- at apt. Run as nobody on a copy of the checkout that nobody owns.
+describe("make deps without root", function()
+  local tmp
+  before_each(function() tmp = mktemp() end)
+  after_each(function() if tmp then os.execute("rm -rf " .. q(tmp)) end end)
+
+  it("succeeds with the core packages present; make, a spec and corral run follow", function()
+    if sh("id -u") ~= "0\n" or not has("setpriv") then
+      pending("needs root and setpriv to run as nobody")
+      return
+    end
+    local core_debs = sh("make -s -C " .. q(H.root) .. " -p -n deps 2>/dev/null | sed -n 's/^DEBS *:= *//p'")
+    assert.are.equal("lua5.4 liblua5.4-dev lua-cjson lua-busted\n", core_debs)
+    local src = tmp .. "/src"
+    local out, code = sh(("mkdir %s && cd %s && cp -R Makefile engine lua scripts spec %s/ && chown -R nobody %s && chmod 755 %s")
+      :format(q(src), q(H.root), q(src), q(tmp), q(tmp)))
+    assert.are.equal(0, code, out)
+    local as_nobody = ("cd %s && setpriv --reuid nobody --regid nogroup --clear-groups env -i PATH=%s HOME=%s ")
+      :format(q(src), q(os.getenv("PATH")), q(tmp))
+    out, code = sh(as_nobody .. "sh -c 'id -u; make -s deps all && scripts/run-specs.sh spec/engine/core_spec.lua && scripts/corral --version'")
+    assert.are.equal(0, code, out)
+    assert.matches("^65534\n", out)
+    assert.matches("\n%d+ passed, 0 failed\ncorral %S+\n$", out)
+    assert.falsy(out:find("missing", 1, true), out)
+    -- a package that is absent: the command to run, exit 1, and no apt-get as nobody
+    out, code = sh(as_nobody .. "scripts/deps.sh lua5.4 corral-no-such-package")
+    assert.are.equal(1, code, out)
+    assert.are.equal("missing packages: corral-no-such-package\n"
+      .. "run: sudo apt-get update && sudo apt-get install -y --no-install-recommends corral-no-such-package\n", out)
   end)
 end)
