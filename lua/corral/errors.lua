@@ -36,6 +36,29 @@ function M.interrupted(signal)
   return setmetatable({ signal = signal, message = "interrupted by SIG" .. signal }, Interrupted)
 end
 
+-- corral's own Lua files: those in this file's directory (a checkout's lua/corral/, an
+-- install's share/lua/5.4/corral/) and below.
+local DIR = debug.getinfo(1, "S").source:match("^@(.*/)errors%.lua$")
+local AT = DIR and "@" .. DIR
+function M.internal(source) return AT ~= nil and source:sub(1, #AT) == AT end
+
+-- where() -> "file:line: " of the innermost function on the stack that is neither corral's nor
+-- C: the caller's level of an argument error, however deep inside corral it was found.
+function M.where()
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "Sl")
+    if not info then return "" end
+    if info.what ~= "C" and not M.internal(info.source) then
+      return info.currentline > 0 and ("%s:%d: "):format(info.short_src, info.currentline) or ""
+    end
+    level = level + 1
+  end
+end
+
+-- raise(msg): an argument error, at the caller's level (see where).
+function M.raise(msg) error(M.where() .. msg, 0) end
+
 function M.is_interrupted(e) return getmetatable(e) == Interrupted end
 function M.is_error(e) return getmetatable(e) == Error end
 

@@ -2,19 +2,31 @@
 -- file, then add them up in Lua. Kill it (even with kill -9) and run it again: the journal
 -- makes it pick up where it stopped. Run it with:
 --   scripts/corral run scripts/examples/wordcount.lua [DIR] [JOURNAL]
+-- The journal is wordcount.jsonl in the current directory unless given: the same path every
+-- run, which is what lets a run resume the last one.
 local corral = require "corral"
 
 local dir = arg[1] or "/usr/share/common-licenses"
-local journal = arg[2] or os.tmpname()
+local journal = arg[2] or "wordcount.jsonl"
+
+-- a word for /bin/sh: single quotes, with any ' inside closed, escaped and reopened
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local d = io.open(dir .. "/.")
+if not d then
+  io.stderr:write("wordcount: ", dir, ": not a readable directory\n")
+  os.exit(2)
+end
+d:close()
 
 local wf = corral.workflow { jobs = 4, joblog = journal, resume = true, retries = 1,
                              halt = "soon,fail=3", progress = true }
 
 -- One shell job per file; `wc -w < file` prints just the number.
 local names = {}
-for name in io.popen("ls " .. ("%q"):format(dir)):lines() do
+for name in io.popen("ls " .. shell_quote(dir)):lines() do
   local path = dir .. "/" .. name
-  wf:job(name, { shell = "wc -w < " .. ("%q"):format(path), timeout = 10 })
+  wf:job(name, { shell = "wc -w < " .. shell_quote(path), timeout = 10 })
   names[#names + 1] = name
 end
 

@@ -35,3 +35,125 @@ describe("bad input", function()
     os.remove(path)
   end)
 end)
+
+-- The command line as a newcomer meets it: every mistake ends in one line on stderr naming it.
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local ROOT = io.popen("cd " .. q(H.root) .. " && pwd"):read("l")   -- the tests change directory
+local CORRAL = ROOT .. "/scripts/corral"
+
+-- cli(cmd [, stdin_text], dir) -> stdout, stderr, exit code of `sh -c cmd`, run in dir
+local function cli(cmd, input, dir)
+  local base = H.tmpname()
+  if input then
+    local f = assert(io.open(base .. ".in", "w"))
+    f:write(input)
+    f:close()
+  end
+  local ok, how, code = os.execute(("cd %s && (%s) <%s >%s 2>%s"):format(q(dir or "/"), cmd,
+    input and q(base .. ".in") or "/dev/null", q(base .. ".out"), q(base .. ".err")))
+  local function slurp(p)
+    local f = io.open(p)
+    local s = f and f:read("a") or ""
+    if f then f:close() end
+    os.remove(p)
+    return s
+  end
+  os.remove(base .. ".in")
+  code = how == "exit" and code or 128 + code
+  assert(ok or code ~= 0)
+  return slurp(base .. ".out"), slurp(base .. ".err"), code
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+describe("the corral command, given bad input", function()
+  local dir
+  before_each(function() dir = H.tmpdir() end)
+  after_each(function() os.execute("rm -rf " .. q(dir)) end)
+
+  it("joblog, report and status of a directory: one line naming it", function()
+    local _, err, code = cli(CORRAL .. " joblog /etc")
+    assert.are.same({ "corral joblog: /etc: Is a directory\n", 1 }, { err, code })
+    for _, c in ipairs { "report", "status" } do
+      _, err, code = cli(CORRAL .. " " .. c .. " /etc")
+      assert.are.same({ "corral " .. c .. ": /etc: Is a directory\n", 2 }, { err, code })
+    end
+  end)
+
+  it("a journal with absurd numbers and control bytes: each tool reads on, nothing raises", function()
+    -- the values that broke them: os.date of 1e300, a NaN table key, %-5s of a NUL
+    local j = dir .. "/run.jsonl"
+    write(j, table.concat({
+      '{"id":1,"name":"a","status":"ok","start":1e300,"duration":1}',
+      '{"id":2,"name":"b","status":"ok","start":NaN,"duration":1}',
+      '{"id":3,"name":"c","status":"failed","code":1,"start":1700000000,"duration":Infinity}',
+      '{"id":4,"name":"d","status":"ok","start":1700000000,"duration":1,"rusage":{"utime":1e300}}',
+      '{"id":"\\u0000","name":"e\\u0000","status":"\\u0000","code":"\\u0000","start":1700000001,"duration":2}',
+      '{"event":"start","id":5,"name":"f","attempt":1e300,"start":-1e300}',
+      '{"id":6,"name":"g","status":"ok","start":1700000002,"duration":1}',
+    }, "\n") .. "\n")
+    local out, err, code = cli(CORRAL .. " report run.jsonl -o run.html", nil, dir)
+    assert.are.same({ "", 0 }, { err, code })
+    assert.matches("run.jsonl: 3 attempts of 3 jobs -> run.html", out, 1, true)  -- 4 lines unreadable
+    out, err, code = cli(CORRAL .. " status run.jsonl", nil, dir)
+    assert.are.same({ "", 0 }, { err, code })
+    assert.matches("done 3", out, 1, true)
+    out, err, code = cli(CORRAL .. " joblog run.jsonl", nil, dir)
+    assert.are.same({ "", 0 }, { err, code })
+    assert.matches("#?     ?         exit ?", out, 1, true)   -- the NULs, shown as ?
+  end)
+
+  it("an unexpected error inside a subcommand is one line, exit 70", function()
+    -- a stand-in for a bug: the interpreter corral runs preloads a broken corral.cli.status
+    local lua = dir .. "/lua"
+    write(lua, "#!/bin/sh\nexec lua5.4 -e 'package.preload[\"corral.cli.status\"] = function() "
+      .. "return { main = function() local t = nil; return t.x end } end' \"$@\"\n")
+    assert(os.execute("chmod +x " .. q(lua)))
+    local _, err, code = cli("CORRAL_LUA=" .. q(lua) .. " " .. CORRAL .. " status x.jsonl")
+    assert.are.equal(70, code)
+    assert.matches("^corral status: internal error: %(command line%):1: attempt to index a nil value %(local 't'%)\n$", err)
+  end)
+
+  it("corral run - reads the script from stdin; its errors name stdin:LINE in one line", function()
+    local out, err, code = cli(CORRAL .. " run - a b", 'print(arg[0], ...)\n'
+      .. 'local corral = require "corral"\n'
+      .. 'local p <close> = corral.pool { size = 1 }\n'
+      .. 'io.write(p:submit("echo from a task"):wait().stdout)\n'
+      .. 'error("stops here")\n')
+    assert.are.same({ "-\ta\tb\nfrom a task\n", "corral: stdin:5: stops here\n", 1 }, { out, err, code })
+    _, err, code = cli(CORRAL .. " run -", "print(\n")
+    assert.are.same({ "corral: stdin:2: unexpected symbol near <eof>\n", 1 }, { err, code })
+  end)
+
+  it("an error deeper in the script: the message, then only the script's own frames", function()
+    write(dir .. "/deep.lua", 'local function f() error("boom") end\nlocal function g() f() end\ng()\n')
+    local _, err, code = cli(CORRAL .. " run deep.lua", nil, dir)
+    assert.are.equal(1, code)
+    assert.are.equal("corral: deep.lua:1: boom\nthe script's frames:\n\tdeep.lua:1: in function 'f'\n"
+      .. "\tdeep.lua:2: in function 'g'\n\tdeep.lua:3: in main chunk\n", err)
+  end)
+
+  it("scripts/examples/wordcount.lua resumes from ./wordcount.jsonl, its stable default journal", function()
+    assert(os.execute("mkdir " .. q(dir .. "/in")))
+    write(dir .. "/in/one's", "a b c\n")
+    write(dir .. "/in/$(two)", "d e\n")
+    local wc = CORRAL .. " run " .. q(ROOT .. "/scripts/examples/wordcount.lua") .. " in"
+    local out, err, code = cli(wc, nil, dir)
+    assert.are.equal(0, code, err)
+    assert.matches("^5 words in 2 files %(journal: wordcount.jsonl%)\n", out)
+    local before = H.lines(dir .. "/wordcount.jsonl")
+    assert.is_true(#before > 0)
+    out, err, code = cli(wc, nil, dir)            -- again: nothing reruns, one run event more
+    assert.are.equal(0, code, err)
+    assert.matches("^5 words in 2 files", out)
+    local after = H.lines(dir .. "/wordcount.jsonl")
+    assert.are.equal(#before + 1, #after)
+    assert.matches('"event":"run"', after[#after], 1, true)
+    assert.matches('"total":0', after[#after], 1, true)
+  end)
+end)

@@ -38,8 +38,9 @@ end
 function M.read(path)
   local fh, err = io.open(path, "rb")
   if not fh then return nil, err end
-  local text = fh:read("a")
+  local text, rerr = fh:read("a")             -- nil for a directory: "Is a directory"
   fh:close()
+  if not text then return nil, path .. ": " .. tostring(rerr) end
   local lines = {}
   for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
   local tail = text:match("([^\n]+)$")           -- no newline yet: maybe torn
@@ -103,8 +104,9 @@ local function how(r)
   return table.concat(parts, ", ")
 end
 
+-- One line of printable text (a NUL would also make string.format's padded %s raise).
 local function one_line(s)
-  s = tostring(s or ""):gsub("[\r\n]+", " ")
+  s = tostring(s or ""):gsub("[\r\n]+", " "):gsub("%c", "?")
   if #s > 100 then s = s:sub(1, 97) .. "..." end
   return s
 end
@@ -138,8 +140,8 @@ function M.report(info, path)
     add("failures:")
     for _, r in ipairs(failures) do
       local h = how(r)
-      add(("  #%-5s %-9s %-18s %s"):format(num(r.id or "?"), tostring(r.status),
-        h ~= "" and h or "-", one_line(r.name)))
+      add(("  #%-5s %-9s %-18s %s"):format(one_line(num(r.id or "?")), one_line(r.status),
+        h ~= "" and one_line(h) or "-", one_line(r.name)))
     end
   end
   local sorted = {}
@@ -149,7 +151,7 @@ function M.report(info, path)
     add("slowest:")
     for k = 1, math.min(SLOWEST, #sorted) do
       local r = sorted[k]
-      add(("  %10.3fs  #%-5s %s"):format(tonumber(r.duration) or 0, num(r.id or "?"), one_line(r.name)))
+      add(("  %10.3fs  #%-5s %s"):format(tonumber(r.duration) or 0, one_line(num(r.id or "?")), one_line(r.name)))
     end
   end
   if info.torn then add("(a torn last line was skipped)") end

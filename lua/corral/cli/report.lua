@@ -24,6 +24,15 @@ local EPS = 1.5e-4
 
 local function num(v) return type(v) == "number" and v or nil end
 
+-- A journal's times as corral writes them: epoch seconds and durations, finite and in range. A
+-- hand-edited or corrupted value (1e300, NaN, -1) would break the arithmetic and date
+-- formatting of every renderer, so it makes its line unreadable (a start) or counts as
+-- nothing (a duration or CPU time).
+local MAX_EPOCH, MAX_SPAN = 1e11, 1e9       -- the year 5138; 31 years
+local function moment(v) return type(v) == "number" and v >= 0 and v < MAX_EPOCH and v or nil end
+local function span(v) return type(v) == "number" and v >= 0 and v < MAX_SPAN and v or nil end
+M.moment, M.span = moment, span
+
 -- text(v): a journal value as text; lua-cjson reads every number as a float, so whole ones
 -- are shown as integers (exit 3, not 3.0).
 function M.text(v)
@@ -70,14 +79,17 @@ function Reader:line(line, complete)
   local seq = self.seq
   if line == "" then return end
   local r = cjson.decode(line)
-  -- an outcome without a numeric start cannot be placed in time: unreadable, as corral
-  -- always writes one
-  if type(r) == "table" and r.event == nil and not num(r.start) then r = nil end
+  -- an outcome without a start (a moment) cannot be placed in time: unreadable, as corral
+  -- always writes one; so is one with a duration that is not a span
+  if type(r) == "table" and r.event == nil
+    and (not moment(r.start) or (r.duration ~= nil and r.duration ~= M.NULL and not span(r.duration))) then
+    r = nil
+  end
   if type(r) ~= "table" then
     if complete then run.bad = run.bad + 1 else run.torn = true end
   elseif r.event ~= nil then
     r.seq = seq                          -- line number: what came after a run event
-    r.start = num(r.start)
+    r.start = moment(r.start)
     if r.event == "start" then
       run.starts = run.starts + 1
       self.open[key_of(r)] = r
@@ -88,7 +100,7 @@ function Reader:line(line, complete)
   else
     r.seq = seq
     local s = r.start
-    r.duration = num(r.duration) or 0
+    r.duration = span(r.duration) or 0
     r.finish = s + r.duration
     r.key = key_of(r)
     r.status = type(r.status) == "string" and r.status or "?"
@@ -165,7 +177,7 @@ end
 
 local function cpu(a)
   local ru = type(a.rusage) == "table" and a.rusage or {}
-  return (num(ru.utime) or 0) + (num(ru.stime) or 0)
+  return (span(ru.utime) or 0) + (span(ru.stime) or 0)
 end
 
 local push, pop = heap.push, heap.pop   -- free slots and busy { end, slot } pairs
