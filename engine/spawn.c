@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,6 +187,26 @@ static int check_clone_opts(lua_State *L, int opts, corral_plan *p) {
   return wanted;
 }
 
+/* posix_spawn reports one errno for its file actions and the exec alike, and the clone path one
+ * stage for all three stdio files: find which path failed by trying each again here, in the
+ * child's order (the opens, then the cwd). An open is repeated without O_TRUNC, so it either
+ * fails as the child's did or finds the file the child had already made. Returns the culprit
+ * as "stdin '/x'" (pushed on the stack) or NULL when each works here. */
+static const char *which_path_failed(lua_State *L, const corral_plan *p, int check_cwd) {
+  static const char *names[3] = {"stdin", "stdout", "stderr"};
+  for (int i = 0; i < 3; i++) {
+    if (p->io[i].kind != CORRAL_IO_OPEN) continue;
+    int fd = open(p->io[i].path, (p->io[i].flags & ~O_TRUNC) | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fd < 0) return lua_pushfstring(L, "%s '%s'", names[i], p->io[i].path);
+    (void)close(fd);                  /* a probe: nothing was written, nothing to lose */
+  }
+  struct stat st;
+  if (check_cwd && p->cwd &&
+      (stat(p->cwd, &st) != 0 || !S_ISDIR(st.st_mode) || access(p->cwd, X_OK) != 0))
+    return lua_pushfstring(L, "cwd '%s'", p->cwd);
+  return NULL;
+}
+
 /* The default path: posix_spawn with the plan as file actions and attributes. */
 static int posix_path(corral_plan *p, pid_t *pid) {
   posix_spawn_file_actions_t fa;
@@ -294,12 +315,14 @@ static int l_spawn(lua_State *L) {
   if (err != 0) {
     switch (stage) {
     case CORRAL_STAGE_EXEC:
-      /* posix_spawn gives ENOENT for a bad cwd and a missing program alike: say which. */
-      if (!use_clone && p->cwd && access(p->cwd, X_OK) != 0) what = lua_pushfstring(L, "cwd '%s'", p->cwd);
-      else what = lua_pushstring(L, p->argv[0]);
+      /* posix_spawn gives ENOENT for a missing stdin file, a bad cwd and a missing program
+       * alike: name the path that failed. */
+      if (use_clone || !(what = which_path_failed(L, p, 1))) what = lua_pushstring(L, p->argv[0]);
       break;
     case CORRAL_STAGE_CWD: what = lua_pushfstring(L, "cwd '%s'", p->cwd); break;
-    case CORRAL_STAGE_STDIO: what = "spawn: stdio"; break;
+    case CORRAL_STAGE_STDIO:
+      if (!(what = which_path_failed(L, p, 0))) what = "spawn: stdio";
+      break;
     case CORRAL_STAGE_JOIN: what = "spawn: joining the cgroup"; break;
     case CORRAL_STAGE_RLIMIT: what = "spawn: rlimits"; break;
     case CORRAL_STAGE_CLONE: what = "clone3"; break;

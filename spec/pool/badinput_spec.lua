@@ -157,3 +157,39 @@ describe("the corral command, given bad input", function()
     assert.matches('"total":0', after[#after], 1, true)
   end)
 end)
+
+describe("a task that cannot start", function()
+  it("names the path that failed: stdin, stdout, stderr file, cwd, or the program", function()
+    local pool <close> = corral.pool { size = 2 }
+    local function err_of(opts, cmd) return pool:submit(cmd or "true", opts):wait().error end
+    assert.are.equal("stdin '/no/such/in': No such file or directory", err_of { stdin = "/no/such/in" })
+    assert.are.equal("stdout '/no/such/dir/out': No such file or directory", err_of { stdout = "/no/such/dir/out" })
+    assert.are.equal("stderr '/no/such/dir/err': No such file or directory", err_of { stderr = "/no/such/dir/err" })
+    assert.are.equal("cwd '/no/such/cwd': No such file or directory", err_of { cwd = "/no/such/cwd" })
+    assert.are.equal("cwd '/etc/passwd': Not a directory", err_of { cwd = "/etc/passwd" })
+    local ex <close> = corral.pool { executor = "exec", size = 1 }
+    local r = ex:submit({ "/no/such/prog" }, { stdin = "/etc/passwd", cwd = "/" }):wait()
+    assert.are.same({ "error", "/no/such/prog: No such file or directory" }, { r.status, r.error })
+  end)
+
+  it("names it on both spawn paths (posix_spawn, and clone for cgroups and rlimits)", function()
+    local core = require "corral.core"
+    local out = H.tmpname()
+    for _, clone in ipairs { false, true } do
+      local function fails(opts)
+        opts.argv, opts.clone = opts.argv or { "/bin/true" }, clone or nil
+        local ok, msg, errno = core.spawn(opts)
+        assert.is_nil(ok)
+        assert.is_number(errno)
+        return msg
+      end
+      assert.are.equal("stdin '/no/such/in': No such file or directory", fails { stdin = { path = "/no/such/in" } })
+      assert.are.equal("stderr '/no/such/d/e': No such file or directory",
+        fails { stdout = { path = out }, stderr = { path = "/no/such/d/e" } })
+      assert.are.equal("cwd '/no/such/cwd': No such file or directory", fails { cwd = "/no/such/cwd" })
+      assert.are.equal("/no/such/prog: No such file or directory",
+        fails { argv = { "/no/such/prog" }, stdout = { path = out }, cwd = "/" })
+    end
+    os.remove(out)
+  end)
+end)
