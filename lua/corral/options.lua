@@ -1,13 +1,16 @@
 -- corral.options: checking and normalising the options of pools and tasks.
 --
 -- Every option has one checker; a bad value raises "bad option 'x' to 'pool' (...)" and an
--- unknown name raises naming it, so a typo never passes silently.
+-- unknown name raises naming it, so a typo never passes silently; so does an option the pool
+-- would accept and then ignore (a lua pool's `start` on a command pool). Errors are raised at
+-- the caller's level: the line of the user's script (corral.errors.where).
 local group = require "corral.launch.group"
+local errors = require "corral.errors"
 
 local M = {}
 
 local function fail(fname, name, msg)
-  error(("bad option '%s' to '%s' (%s)"):format(name, fname, msg), 0)
+  errors.raise(("bad option '%s' to '%s' (%s)"):format(name, fname, msg))
 end
 
 local function oneof(...)
@@ -176,8 +179,51 @@ M.pool = {
   timeout = seconds, termseq = termseq, on_interrupt = oneof("cancel", "drain", "forward"),
   retries = count, stdout = stdio, stderr = stdio, stdin = stdin, cwd = str, env = env,
   clearenv = boolean, cgroup = cgroup_mode, limits = limits, signals = boolean, joblog = str,
-  linger = boolean, setsid = boolean, slurm = slurm, name = str,
+  linger = boolean, setsid = boolean, slurm = slurm,
+  name = function(_, fname, name) fail(fname, name, "a task's name: give it to submit") end,
 }
+
+local function tbl(v, fname, name)
+  if type(v) ~= "table" then fail(fname, name, "table expected, got " .. type(v)) end
+  return v
+end
+
+-- corral.workflow's options and a job's (corral.workflow.halt checks `halt`).
+M.workflow = {
+  jobs = posint, joblog = str, resume = boolean, retries = count, halt = anything,
+  progress = boolean, keep_order = boolean, on_interrupt = oneof("cancel", "drain", "forward"),
+  termseq = termseq, timeout = seconds, start = oneof("spawn", "fork", "forkserver"),
+  signals = boolean,
+}
+
+M.job = {
+  cmd = tbl, shell = str, fn = anything, args = tbl, after = tbl, timeout = seconds,
+  retries = count, cwd = str, env = env,
+}
+
+-- Options one kind of pool takes and the other would ignore.
+local LUA_ONLY = { "start", "maxtasks", "init", "interpreter", "preload" }
+local COMMANDS_ONLY = {
+  stdin = "a lua worker's stdin is /dev/null",
+  setsid = "command pools only: shell, exec", linger = "command pools only: shell, exec",
+}
+
+local function pool_kind(o, fname)
+  if (o.executor or "shell") == "lua" then
+    for name, why in pairs(COMMANDS_ONLY) do
+      if o[name] ~= nil then fail(fname, name, why) end
+    end
+    for _, name in ipairs { "stdout", "stderr" } do
+      if o[name] == "capture" then
+        fail(fname, name, 'lua pools cannot capture, workers write to it directly: "inherit" (the default), "null", a path or an fd')
+      end
+    end
+  else
+    for _, name in ipairs(LUA_ONLY) do
+      if o[name] ~= nil then fail(fname, name, 'lua pools only: executor = "lua"') end
+    end
+  end
+end
 
 M.task = {
   timeout = seconds, termseq = termseq, retries = count, stdout = stdio, stderr = stdio,
@@ -191,13 +237,14 @@ function M.check(kind, t, fname)
   local out = {}
   if t == nil then return out end
   if type(t) ~= "table" then
-    error(("bad argument to '%s' (options table expected, got %s)"):format(fname, type(t)), 0)
+    errors.raise(("bad argument to '%s' (options table expected, got %s)"):format(fname, type(t)))
   end
   for k, v in pairs(t) do
     local c = checkers[k]
-    if not c then error(("unknown option '%s' to '%s'"):format(tostring(k), fname), 0) end
+    if not c then errors.raise(("unknown option '%s' to '%s'"):format(tostring(k), fname)) end
     out[k] = c(v, fname, k)
   end
+  if kind == "pool" then pool_kind(out, fname) end
   return out
 end
 

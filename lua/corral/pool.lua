@@ -31,13 +31,13 @@ function M.new(opts)
   local o = options.check("pool", opts, "pool")
   o.executor = o.executor or "shell"
   if o.preload and o.start ~= "forkserver" then
-    error("bad option 'preload' to 'pool' (only used with start = \"forkserver\")", 2)
+    errors.raise("bad option 'preload' to 'pool' (only used with start = \"forkserver\")")
   end
   if o.executor == "lua" and (o.cgroup or o.limits) then
-    error(("bad option '%s' to 'pool' (command pools only: shell, exec)"):format(o.cgroup and "cgroup" or "limits"), 2)
+    errors.raise(("bad option '%s' to 'pool' (command pools only: shell, exec)"):format(o.cgroup and "cgroup" or "limits"))
   end
   if o.slurm and o.launcher ~= "slurm" then
-    error("bad option 'slurm' to 'pool' (only with launcher = \"slurm\")", 2)
+    errors.raise("bad option 'slurm' to 'pool' (only with launcher = \"slurm\")")
   end
   local self = setmetatable({
     opts = o,

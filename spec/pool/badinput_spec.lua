@@ -193,3 +193,86 @@ describe("a task that cannot start", function()
     os.remove(out)
   end)
 end)
+
+describe("a mistake in a job script", function()
+  local HERE = debug.getinfo(1, "S").short_src
+  -- raises(fn) -> the message fn raised, after checking it points at the line that called fn's
+  -- corral function (fn is written on one line: that is the line of the call)
+  local function raises(fn)
+    local ok, err = pcall(fn)
+    assert.is_false(ok)
+    local line = debug.getinfo(fn, "S").linedefined
+    local prefix = ("%s:%d: "):format(HERE, line)
+    assert.are.equal(prefix, tostring(err):sub(1, #prefix), err)
+    return tostring(err):sub(#prefix + 1)
+  end
+
+  it("is reported at the script's line by corral run, in one line", function()
+    local dir = H.tmpdir()
+    local cases = {
+      { "corral.pool { size = 0 }", "bad option 'size' to 'pool' (positive integer expected, got 0)" },
+      { 'corral.workflow { halt = "bad" }', "bad halt 'bad' (expected \"now|soon,fail|success|done=N[%]\")" },
+      { "corral.workflow { timeout = -1 }",
+        "bad option 'timeout' to 'workflow' (positive number of seconds expected, got -1)" },
+      { "corral.workflow { retries = 1.5 }",
+        "bad option 'retries' to 'workflow' (non-negative integer expected, got 1.5)" },
+    }
+    for _, c in ipairs(cases) do
+      write(dir .. "/job.lua", 'local corral = require "corral"\nlocal x = ' .. c[1] .. '\nx:run()\n')
+      local _, err, code = cli(CORRAL .. " run job.lua", nil, dir)
+      assert.are.same({ "corral: job.lua:2: " .. c[2] .. "\n", 1 }, { err, code })
+    end
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("options a pool would accept and ignore are refused, naming the option and why", function()
+    local lua_only = 'lua pools only: executor = "lua"'
+    local cases = {
+      { function() corral.pool { name = "x" } end, "name", "a task's name: give it to submit" },
+      { function() corral.pool { start = "fork" } end, "start", lua_only },
+      { function() corral.pool { executor = "exec", maxtasks = 2 } end, "maxtasks", lua_only },
+      { function() corral.pool { init = "m.f" } end, "init", lua_only },
+      { function() corral.pool { interpreter = "lua5.4" } end, "interpreter", lua_only },
+      { function() corral.pool { executor = "lua", stdout = "capture" } end, "stdout",
+        'lua pools cannot capture, workers write to it directly: "inherit" (the default), "null", a path or an fd' },
+      { function() corral.pool { executor = "lua", stderr = "capture" } end, "stderr",
+        'lua pools cannot capture, workers write to it directly: "inherit" (the default), "null", a path or an fd' },
+      { function() corral.pool { executor = "lua", stdin = "inherit" } end, "stdin", "a lua worker's stdin is /dev/null" },
+      { function() corral.pool { executor = "lua", setsid = true } end, "setsid", "command pools only: shell, exec" },
+      { function() corral.pool { executor = "lua", cgroup = true } end, "cgroup", "command pools only: shell, exec" },
+    }
+    for _, c in ipairs(cases) do
+      assert.are.equal(("bad option '%s' to 'pool' (%s)"):format(c[2], c[3]), raises(c[1]))
+    end
+    -- what a lua pool does take for its workers' output still works
+    local p <close> = corral.pool { executor = "lua", size = 1, stdout = "null", stderr = "inherit" }
+    assert.are.equal(4, p:submit(function() print("not seen"); return 4 end):result())
+  end)
+
+  it("workflow and job options fail when made, at the caller's line, naming the option", function()
+    assert.are.equal("bad option 'timeout' to 'workflow' (positive number of seconds expected, got -1)",
+      raises(function() corral.workflow { timeout = -1 } end))
+    assert.are.equal("bad option 'jobs' to 'workflow' (positive integer expected, got 0)",
+      raises(function() corral.workflow { jobs = 0 } end))
+    assert.are.equal("unknown option 'frob' to 'workflow'", raises(function() corral.workflow { frob = 1 } end))
+    local wf = corral.workflow()
+    assert.are.equal("bad option 'retries' to 'job' (non-negative integer expected, got 1.5)",
+      raises(function() wf:job("a", { shell = "true", retries = 1.5 }) end))
+    assert.are.equal("bad argument to 'job' (job 'b' needs exactly one of cmd, shell, fn)",
+      raises(function() wf:job("b", {}) end))
+    wf:job("c", { shell = "true", after = { "nope" } })
+    assert.are.equal("workflow: job 'c' depends on unknown job 'nope'", raises(function() wf:run() end))
+  end)
+
+  it("deep inside the script's own functions, or called through pcall, the line is still the caller's", function()
+    -- (no tail calls: a tail call leaves no frame of its caller to point at, as in Lua itself)
+    local function make(n) local p = corral.pool { size = n }; return p end
+    local line = debug.getinfo(1, "l").currentline - 1
+    local ok, err = pcall(function() local p = make(0); return p end)
+    assert.is_false(ok)
+    assert.matches("^" .. HERE:gsub("%p", "%%%0") .. ":" .. line .. ": bad option 'size'", err)
+    ok, err = pcall(corral.pool, { size = 0 })              -- a C function calls corral.pool
+    line = debug.getinfo(1, "l").currentline - 1
+    assert.matches("^" .. HERE:gsub("%p", "%%%0") .. ":" .. line .. ": bad option 'size'", err)
+  end)
+end)

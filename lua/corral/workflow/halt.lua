@@ -4,6 +4,8 @@
 -- (start nothing new, let running jobs finish); why = "fail", "success" or "done". The legacy
 -- numbers are accepted: 0 never, 1 = soon,fail=1, 2 = now,fail=1, -1 = soon,success=1,
 -- -2 = now,success=1, and "N%" with 1 <= N <= 99 = soon,fail=N%.
+local errors = require "corral.errors"
+
 local M = {}
 local Halt = {}
 Halt.__index = Halt
@@ -14,7 +16,7 @@ local LEGACY = {
 }
 
 local function bad(spec, why)
-  error(("bad halt '%s' (%s)"):format(tostring(spec), why), 3)
+  errors.raise(("bad halt '%s' (%s)"):format(tostring(spec), why))
 end
 
 -- parse(spec [, total]) -> policy | nil (never halt). Raises naming a malformed spec.

@@ -12,44 +12,25 @@ local pool = require "corral.pool"
 local joblog = require "corral.joblog"
 local halt = require "corral.workflow.halt"
 local errors = require "corral.errors"
+local options = require "corral.options"
 
 local M = {}
 local Workflow = {}
 Workflow.__index = Workflow
 Workflow.__name = "corral.Workflow"
 
-local function bad(fname, msg) error(("bad argument to '%s' (%s)"):format(fname, msg), 3) end
+local function bad(fname, msg) errors.raise(("bad argument to '%s' (%s)"):format(fname, msg)) end
 
-local WF_OPTIONS = {
-  jobs = "number", joblog = "string", resume = "boolean", retries = "number", halt = "any",
-  progress = "boolean", keep_order = "boolean", on_interrupt = "string", termseq = "string",
-  timeout = "number", start = "string", signals = "boolean",
-}
-
-local JOB_OPTIONS = {
-  cmd = "table", shell = "string", fn = "any", args = "table", after = "table",
-  timeout = "number", retries = "number", cwd = "string", env = "table",
-}
-
-local function check_options(t, allowed, fname)
-  if t == nil then return {} end
-  if type(t) ~= "table" then bad(fname, "options table expected, got " .. type(t)) end
-  for k, v in pairs(t) do
-    local want = allowed[k]
-    if not want then error(("unknown option '%s' to '%s'"):format(tostring(k), fname), 3) end
-    if want ~= "any" and type(v) ~= want then
-      error(("bad option '%s' to '%s' (%s expected, got %s)"):format(k, fname, want, type(v)), 3)
-    end
-  end
-  return t
+-- The options of workflow() and job() are checked by corral.options (a bad or unknown one
+-- raises naming it, at the caller's line); the table itself is kept as given.
+local function check_options(t, kind)
+  options.check(kind, t, kind)
+  return t or {}
 end
 
 -- workflow(opts) -> workflow
 function M.new(opts)
-  opts = check_options(opts, WF_OPTIONS, "workflow")
-  if opts.jobs and (math.tointeger(opts.jobs) == nil or opts.jobs < 1) then
-    error(("bad option 'jobs' to 'workflow' (positive integer expected, got %s)"):format(opts.jobs), 2)
-  end
+  opts = check_options(opts, "workflow")
   return setmetatable({
     opts = opts, jobs = {}, order = {},
     halt = halt.parse(opts.halt),          -- raises on a malformed spec, now
@@ -92,7 +73,7 @@ end
 function Workflow:job(name, spec)
   if type(name) ~= "string" or name == "" then bad("job", "job name expected, got " .. tostring(name)) end
   if self.jobs[name] then bad("job", "job '" .. name .. "' is defined twice") end
-  spec = check_options(spec, JOB_OPTIONS, "job")
+  spec = check_options(spec, "job")
   local kinds = (spec.cmd and 1 or 0) + (spec.shell and 1 or 0) + (spec.fn and 1 or 0)
   if kinds ~= 1 then bad("job", "job '" .. name .. "' needs exactly one of cmd, shell, fn") end
   if spec.fn and type(spec.fn) ~= "function" and type(spec.fn) ~= "string" then
@@ -122,7 +103,7 @@ local function check_graph(self)
   for _, job in ipairs(self.order) do
     for _, dep in ipairs(job.after) do
       if not self.jobs[dep] then
-        error(("workflow: job '%s' depends on unknown job '%s'"):format(job.name, dep), 3)
+        errors.raise(("workflow: job '%s' depends on unknown job '%s'"):format(job.name, dep))
       end
     end
   end
@@ -146,7 +127,7 @@ local function check_graph(self)
   end
   for _, job in ipairs(self.order) do
     local ok, err = pcall(visit, job)
-    if not ok then error(err, 3) end
+    if not ok then errors.raise(err) end
   end
 end
 
