@@ -1,7 +1,8 @@
 -- Installed corral works without the checkout: `make install PREFIX=…` gives a command that
 -- finds its own modules for any prefix (one with a space and a quote here) in an environment
 -- with no LUA_PATH at all; one whose modules are gone says so in one line. `luarocks make
--- --tree …` gives a tree whose `corral run` runs a job script with `luarocks path`'s paths.
+-- --tree …` gives a tree whose `corral run` runs a job script, with `luarocks path`'s paths
+-- and with none.
 -- Each job script runs commands and Lua workers; the modules are checked to load from the
 -- tree, not from the checkout or a system install.
 local corral = require "corral"
@@ -87,6 +88,11 @@ describe("installed corral", function()
     out, code = sh(env .. q(prefix .. "/bin/corral") .. " run job.lua")
     assert.are.equal(1, code, out)
     assert.matches("^corral: cannot load its modules: module 'corral.core' not found in [^\n]*\n$", out)
+    -- the whole prefix moved: it finds the modules around itself (PREFIX/bin/..)
+    assert(os.rename(so .. ".gone", so))
+    assert(os.rename(prefix, tmp .. "/moved"))
+    out, code = sh(env .. q(tmp .. "/moved/bin/corral") .. " --version")
+    assert.are.same({ corral._VERSION .. "\n", 0 }, { out, code })
   end)
 
   it("luarocks make --tree … (offline: --deps-mode=none) runs a job script from the tree", function()
@@ -113,6 +119,8 @@ describe("installed corral", function()
     local lr_bin = sh(luarocks .. "path --lr-bin --tree " .. q(tree)):match("^[^:\n]*")
     assert.are.equal(tree .. "/bin", lr_bin)
     run_job(tmp, lr_bin, lr_path .. ";;", lr_cpath .. ";;", tree .. "/")
+    -- and with nothing set: the command finds the tree's modules around itself
+    run_job(tmp, lr_bin, nil, nil, tree .. "/")
     -- the definitions for editors travel with the rock
     out = sh(luarocks .. "show --tree " .. q(tree) .. " --rock-dir corral")
     local meta = io.open(out:gsub("\n$", "") .. "/types/corral.lua")
