@@ -77,6 +77,7 @@ for f in $files; do
   [ -n "$problem" ] && n=$((n + 1))
   # Skips, with their reasons; a required part skipped is a failure.
   while IFS= read -r line; do
+    [ -n "$line" ] || continue          # no skip in this file: the here-document's one empty line
     reason=${line#*# SKIP }
     skips="$skips
   $f: $reason"

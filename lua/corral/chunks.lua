@@ -38,16 +38,16 @@ end
 function M.size(pool, n, opts, fname)
   local cs = opts and opts.chunksize
   if opts ~= nil and type(opts) ~= "table" then
-    error(("bad argument #3 to '%s' (options table expected, got %s)"):format(fname, type(opts)), 4)
+    errors.raise(("bad argument #3 to '%s' (options table expected, got %s)"):format(fname, type(opts)))
   end
   if opts then
     for k in pairs(opts) do
-      if k ~= "chunksize" then error(("bad option '%s' to '%s'"):format(tostring(k), fname), 4) end
+      if k ~= "chunksize" then errors.raise(("bad option '%s' to '%s'"):format(tostring(k), fname)) end
     end
   end
   if cs ~= nil and cs ~= "auto" and (math.type(cs) ~= "integer" or cs < 1) then
-    error(("bad option 'chunksize' to '%s' (positive integer or \"auto\" expected, got %s)")
-      :format(fname, tostring(cs)), 4)
+    errors.raise(("bad option 'chunksize' to '%s' (positive integer or \"auto\" expected, got %s)")
+      :format(fname, tostring(cs)))
   end
   if not pool.kind.lua then
     return nil
@@ -56,8 +56,8 @@ function M.size(pool, n, opts, fname)
   local policy = (o.timeout and "timeout") or (pool.retries > 0 and "retries") or (o.maxtasks and "maxtasks")
   if policy then
     if cs ~= nil and cs ~= "auto" and cs > 1 then
-      error(("bad option 'chunksize' to '%s' (the pool's %s counts tasks: chunks need it off)")
-        :format(fname, policy), 4)
+      errors.raise(("bad option 'chunksize' to '%s' (the pool's %s counts tasks: chunks need it off)")
+        :format(fname, policy))
     end
     return nil
   end
