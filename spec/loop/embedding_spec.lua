@@ -97,3 +97,26 @@ describe("loop:pollfd()", function()
     assert.are.same({ 7 }, { f:result() })
   end)
 end)
+
+describe("loop.step", function()
+  it("is not stepping any more after a callback raised through it", function()
+    local loop = require "corral.loop"
+    local core = require "corral.core"
+    local pool <close> = corral.pool { executor = "lua", size = 1 }
+    pool:submit(function() end):wait()                -- a warm worker
+    local r, w = core.pipe()
+    loop.watch(r, function() error("callback failed") end)
+    core.write(w, "x")
+    local ok, err = pcall(loop.step, 1)
+    loop.close(r); core.close(w)
+    assert.is_false(ok)
+    assert.matches("callback failed", err)
+    assert.is_false(loop.stepping())
+    -- so a lua task submitted now starts now: its worker runs it while the script is busy
+    local f = pool:submit(function() return require("corral.core").time() end)
+    local t0 = core.time()
+    local t = core.now() + 0.5
+    while core.now() < t do end
+    assert(f:result(10) - t0 < 0.3, "the task waited for the script's next wait")
+  end)
+end)

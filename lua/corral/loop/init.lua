@@ -220,7 +220,12 @@ local function run_pending()
   stepping = false
 end
 
+-- A callback that raises unwinds step(); the loop is then not stepping any more (a task
+-- submitted after the caller caught the error is written at once, not deferred).
+local not_stepping = setmetatable({}, { __close = function() stepping = false end })
+
 function M.step(timeout)
+  local _ <close> = not_stepping
   run_pending()
   local deadline = next_deadline()
   local wait
