@@ -144,40 +144,6 @@ describe("a chunked map", function()
     os.remove(log); os.remove(ran)
   end)
 
-  it("loses only the items its killed worker had not reported; reported ones keep their values", function()
-    local log = H.tmpname()
-    local pool <close> = corral.pool { executor = "lua", size = 1, joblog = log }
-    local got = {}
-    local ok, err = pcall(function()
-      for i, v in pool:imap(function(x)
-        local t = os.clock() + 0.003                  -- each item 3 ms: each is reported alone
-        while os.clock() < t do end
-        if x == 5 then os.execute("kill -KILL $PPID") end   -- sh's parent: this worker
-        return x * 10
-      end, range(10), { chunksize = 10 }) do
-        got[i] = v
-      end
-    end)
-    assert.is_false(ok)
-    assert.matches("killed by KILL", tostring(err))
-    assert.are.same({ 10, 20, 30, 40 }, got)
-    local rows, count = by_id(log)
-    assert.are.equal(10, count)
-    local first
-    for id in pairs(rows) do first = math.min(first or id, id) end
-    for id, r in pairs(rows) do
-      local x = id - first + 1
-      if x < 5 then
-        assert.are.equal("ok", r.status)
-        assert.are.same({ x * 10 }, r.values)
-      else
-        assert.are.equal("lost", r.status)
-        assert.are.equal("killed by KILL", r.error)
-      end
-    end
-    os.remove(log)
-  end)
-
   it("ends a chunk whose item never ends when the map fails elsewhere (nothing waits on it)", function()
     local pool <close> = corral.pool { executor = "lua", size = 2 }
     local t0 = core.now()
@@ -298,3 +264,49 @@ describe("chunksize", function()
     os.remove(log)
   end)
 end)
+
+-- The rows of docs/semantics.md hold for each start method.
+for _, start in ipairs { "spawn", "fork", "forkserver" } do
+  describe("a chunked map with start = " .. start, function()
+    it("gives every value", function()
+      local pool <close> = corral.pool { executor = "lua", size = 2, start = start }
+      local out = pool:map(function(x) return x + 1 end, range(20000))
+      assert.are.equal(20000, #out)
+      for i = 1, 20000 do if out[i] ~= i + 1 then error("item " .. i) end end
+    end)
+
+    it("loses only the items its killed worker had not reported; reported ones keep their values", function()
+      local log = H.tmpname()
+      local pool <close> = corral.pool { executor = "lua", size = 1, joblog = log, start = start }
+      local got = {}
+      local ok, err = pcall(function()
+        for i, v in pool:imap(function(x)
+          local t = os.clock() + 0.003                  -- each item 3 ms: each is reported alone
+          while os.clock() < t do end
+          if x == 5 then os.execute("kill -KILL $PPID") end   -- sh's parent: this worker
+          return x * 10
+        end, range(10), { chunksize = 10 }) do
+          got[i] = v
+        end
+      end)
+      assert.is_false(ok)
+      assert.matches("killed by KILL", tostring(err))
+      assert.are.same({ 10, 20, 30, 40 }, got)
+      local rows, count = by_id(log)
+      assert.are.equal(10, count)
+      local first
+      for id in pairs(rows) do first = math.min(first or id, id) end
+      for id, r in pairs(rows) do
+        local x = id - first + 1
+        if x < 5 then
+          assert.are.equal("ok", r.status)
+          assert.are.same({ x * 10 }, r.values)
+        else
+          assert.are.equal("lost", r.status)
+          assert.are.equal("killed by KILL", r.error)
+        end
+      end
+      os.remove(log)
+    end)
+  end)
+end
