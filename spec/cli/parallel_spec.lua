@@ -165,7 +165,7 @@ describe("corral parallel, compared with GNU parallel", function()
     assert.is_truthy(c.err:match("timed out"))
     os.remove(gl); os.remove(cl)
     assert.is_true(ours("--timeout 1.5m true ::: 1").code == 0)
-    assert.are.equal(2, ours("--timeout 5x true ::: 1").code)
+    assert.are.equal(255, ours("--timeout 5x true ::: 1").code)
   end)
 
   it("--resume skips what the joblog has; --resume-failed reruns the failures", function()
@@ -264,12 +264,12 @@ describe("corral parallel on its own", function()
     assert.are.equal("a\nb\n", ours("-k0 -j+1 echo", "a\0b").out)
   end)
 
-  it("usage errors: one line on stderr, exit 2", function()
+  it("usage errors: one line on stderr, exit 255 (as GNU parallel)", function()
     for _, args in ipairs({ "--frob", "-x echo", "-j", "-j two echo", "--halt sometimes echo",
                             "--retries -1 echo", "--resume echo", "echo '{= 1 =}' ::: a", "echo {= 1 =} ::: a",
                             "echo :::+ a", "--timeout 5% echo" }) do
       local c = ours(args .. " ::: 1")
-      assert.are.equal(2, c.code, args)
+      assert.are.equal(255, c.code, args)
       assert.are.equal("", c.out, args)
       local lines = select(2, c.err:gsub("\n", ""))
       assert.are.equal(1, lines, args .. ": " .. c.err)

@@ -2,7 +2,7 @@
 --
 -- parse(argv) -> options | nil, message. Options come first (bundled short ones too: -kj2),
 -- then the command words up to the first ::: or ::::, then the input sources. A bad option
--- or value is one message naming it; the CLI prints it and exits 2.
+-- or value is one message naming it; the CLI prints it and exits 255, as GNU parallel does.
 local core = require "corral.core"
 local halt = require "corral.workflow.halt"
 local group = require "corral.launch.group"
@@ -13,15 +13,36 @@ M.USAGE = [==[
 usage: corral parallel [OPTIONS] [COMMAND [ARG...]] [::: ARGS... | :::: FILE...]...
 Runs COMMAND once per input (or input combination), as GNU parallel does.
 Input: ::: ARGS (one source), :::: FILE (a source per file, - = stdin), -a FILE;
-       several sources give their cross product (the last varies fastest);
-       without any, lines of stdin. Without COMMAND each input is itself a command.
+       several sources give their cross product (the last varies fastest); :::+ and
+       ::::+ link a source to the one before; without any, lines of stdin.
+       Without COMMAND each input is itself a command.
 Replacement strings: {} {.} {/} {//} {/.} {#} {%} and {N} {N.} {N/} {N//} {N/.};
-       arguments are quoted for the shell; ' {}' is appended when COMMAND has none.
+       {name} with --header :; arguments are quoted for the shell; ' {}' is appended
+       when COMMAND has none.
   -j, --jobs N         jobs at once: N, +N / -N (CPUs plus/minus N), N% of CPUs,
                        0 = as many as possible (up to 256); default: one per CPU
   -k, --keep-order     print output in input order
+      --group          print each job's output whole when it ends (the default)
+  -u, --ungroup        jobs write straight to stdout and stderr
+      --line-buffer    print output line by line as it arrives
+  -v                   print each command line before its output
       --tag            prefix output lines with the arguments and a TAB
-      --line-buffer    print output line by line as it arrives (default: per job)
+      --tagstring STR  prefix output lines with STR (replacement strings allowed)
+  -n, --max-args N     up to N arguments per job; -N N the same, and -N0 takes none
+  -L, --max-lines N    up to N input lines per job (a trailing blank continues a line)
+  -X / -m              as many arguments per job as fit, spread over the job slots;
+                       -X repeats the word around {} for each argument
+  -I STR               STR is the replacement string instead of {}
+  -a, --arg-file FILE  an input source (as :::: FILE)
+      --arg-sep SEP    SEP instead of ::: ; --arg-file-sep SEP instead of ::::
+  -d, --delimiter D    inputs end with D (\n \t \0 \xHH escapes) instead of newline
+  -0, --null           inputs end with NUL
+  -E STR               an input equal to STR ends its source
+      --colsep RE      split each input into columns {1} {2}... at RE
+      --trim n|l|r|lr  strip blanks around inputs (with --colsep: lr)
+      --header :       the first input of each source names it ({name})
+      --link           link the sources (wrapping the shorter ones) instead of crossing
+      --shuf           run the jobs in random order
       --timeout T      end a job after T seconds (suffixes s m h d: 1.5m, 1h30m)
       --termseq SEQ    how a job is ended (default TERM,200,TERM,100,TERM,50,KILL,25)
       --retries N      run a failing job up to N times in all (0 = forever)
@@ -31,12 +52,11 @@ Replacement strings: {} {.} {/} {//} {/.} {#} {%} and {N} {N.} {N/} {N//} {N/.};
       --resume-failed  rerun jobs that failed in the job log, then the rest
       --bar            progress line on stderr (only when it is a terminal)
       --dry-run        print the commands instead of running them
-  -0, --null           inputs end with NUL instead of newline
   -q, --quote          quote COMMAND too (no shell syntax in it)
-  -a, --arg-file FILE  an input source (as :::: FILE)
+      --version        corral's version
   -h, --help           this text
-Exit status: 0 all ok; 1-100 the number of failed jobs; 101 more; 255 interrupted
-or an error; 2 a usage error; with --halt ...,fail=1 the failing job's status.]==]
+Exit status: 0 all ok; 1-100 the number of failed jobs; 101 more; 255 interrupted,
+an error or a usage error; with --halt ...,fail=1 the failing job's status.]==]
 
 local NCPU = core.ncpu()
 local MAX_JOBS = 256        -- what -j 0 means: "as many as possible", bounded
@@ -44,7 +64,10 @@ local MAX_JOBS = 256        -- what -j 0 means: "as many as possible", bounded
 -- Flags and options taking a value; long names map to the same keys. A key in VALUE takes
 -- the next word (or the rest of a bundled short option, or --name=value).
 local SHORT = { k = "keep_order", ["0"] = "null", q = "quote", h = "help",
-                j = "jobs", P = "jobs", a = "arg_file" }
+                j = "jobs", P = "jobs", a = "arg_file", u = "ungroup", v = "verbose",
+                n = "max_args", N = "max_replace", L = "max_lines", X = "xargs_context",
+                m = "xargs", I = "replace", d = "delimiter", E = "eof", C = "colsep",
+                S = "sshlogin" }
 local LONG = {
   ["keep-order"] = "keep_order", null = "null", quote = "quote", help = "help",
   jobs = "jobs", ["max-procs"] = "jobs", ["arg-file"] = "arg_file",
@@ -53,9 +76,18 @@ local LONG = {
   halt = "halt", ["halt-on-error"] = "halt", joblog = "joblog", jl = "joblog",
   resume = "resume", ["resume-failed"] = "resume_failed", bar = "bar",
   ["dry-run"] = "dry_run", ["will-cite"] = "ignore", ["no-notice"] = "ignore",
+  citation = "ignore", group = "ignore", version = "version",
+  ungroup = "ungroup", verbose = "verbose", tagstring = "tagstring",
+  ["max-args"] = "max_args", ["max-lines"] = "max_lines", delimiter = "delimiter",
+  ["arg-sep"] = "arg_sep", ["arg-file-sep"] = "arg_file_sep", colsep = "colsep",
+  trim = "trim", header = "header", link = "link", xapply = "link", shuf = "shuf",
+  sshlogin = "sshlogin", sshloginfile = "sshlogin", slf = "sshlogin",
 }
 local VALUE = { jobs = true, arg_file = true, timeout = true, termseq = true, retries = true,
-                halt = true, joblog = true }
+                halt = true, joblog = true, tagstring = true, max_args = true,
+                max_replace = true, max_lines = true, replace = true, delimiter = true,
+                eof = true, colsep = true, trim = true, header = true, arg_sep = true,
+                arg_file_sep = true, sshlogin = true }
 
 -- The number of job slots for a -j value, or nil, why.
 function M.jobs(v, ncpu)
@@ -91,13 +123,45 @@ function M.seconds(v)
   return n
 end
 
+-- unescape(s): C-style escapes as GNU's -d reads them: \n \t \r \0 \\ \a \b \f \v, \NNN
+-- octal, \xHH hex; any other character after a backslash is itself.
+local ESC = { n = "\n", t = "\t", r = "\r", a = "\a", b = "\b", f = "\f", v = "\v" }
+function M.unescape(s)
+  local out, i = {}, 1
+  while i <= #s do
+    local c = s:sub(i, i)
+    if c ~= "\\" or i == #s then
+      out[#out + 1] = c; i = i + 1
+    else
+      local hex = s:match("^x(%x%x?)", i + 1)
+      local oct = not hex and s:match("^[0-7][0-7]?[0-7]?", i + 1)
+      if hex then
+        out[#out + 1] = string.char(tonumber(hex, 16)); i = i + 2 + #hex
+      elseif oct then
+        out[#out + 1] = string.char(tonumber(oct, 8) % 256); i = i + 1 + #oct
+      else
+        local e = s:sub(i + 1, i + 1)
+        out[#out + 1] = ESC[e] or e; i = i + 2
+      end
+    end
+  end
+  return table.concat(out)
+end
+
+local function count(v, min)
+  if not v:match("^%d+$") or tonumber(v) < min then
+    return nil, min == 0 and "a non-negative integer expected" or "a positive integer expected"
+  end
+  return tonumber(v)
+end
+
+local TRIM = { n = true, l = true, r = true, lr = true, rl = true }
+
 local function check_value(key, v)
   if key == "jobs" then return M.jobs(v) end
   if key == "timeout" then return M.seconds(v) end
-  if key == "retries" then
-    if not v:match("^%d+$") then return nil, "a non-negative integer expected" end
-    return tonumber(v)
-  end
+  if key == "retries" or key == "max_replace" then return count(v, 0) end
+  if key == "max_args" or key == "max_lines" then return count(v, 1) end
   if key == "halt" then
     local ok, p = pcall(halt.parse, v)
     if not ok then return nil, (tostring(p):match("%((.*)%)$") or tostring(p)) end
@@ -108,12 +172,33 @@ local function check_value(key, v)
     if not ok then return nil, (tostring(err):match("%((.*)%)$") or tostring(err)) end
     return v
   end
-  if v == "" then return nil, "an empty value" end
+  if key == "trim" then
+    if not TRIM[v] then return nil, "n, l, r, lr or rl expected" end
+    return v
+  end
+  if key == "header" and v ~= ":" then
+    return nil, "only ':' (the first input of each source) is supported"
+  end
+  if key == "colsep" then
+    local ok, why = require("corral.cli.parallel.input").colsep(v)
+    if not ok then return nil, why end
+    return v
+  end
+  if key == "delimiter" then
+    local d = M.unescape(v)
+    if d == "" then return nil, "an empty delimiter" end
+    return d
+  end
+  if v == "" and key ~= "eof" and key ~= "tagstring" then return nil, "an empty value" end
   return v
 end
 
 local function set(o, key, v, shown)
   if key == "ignore" then return true end
+  if key == "sshlogin" then
+    return nil, ("'%s': remote hosts are not supported; for a cluster, run the jobs from a " ..
+                 "corral script with corral.pool{ launcher = \"slurm\" } (docs/slurm.md)"):format(shown)
+  end
   if not VALUE[key] then o[key] = true; return true end
   if v == nil then return nil, ("option '%s' needs a value"):format(shown) end
   local val, why = check_value(key, v)
@@ -127,16 +212,13 @@ local function set(o, key, v, shown)
   return true
 end
 
-local function is_sep(w) return w == ":::" or w == "::::" end
-
-function M.parse(argv)
-  local o = { sources = {}, command = {} }
+-- options(argv, o) -> index of the first word after the options | nil, message
+local function options(argv, o)
   local i, n = 1, #argv
-  -- Options: until the first word that is not one (the command) or a separator.
   while i <= n do
     local w = argv[i]
-    if w == "--" then i = i + 1; break end
-    if is_sep(w) or w:sub(1, 1) ~= "-" or w == "-" then break end
+    if w == "--" then return i + 1 end
+    if w:sub(1, 1) ~= "-" or w == "-" or w:match("^:::") then return i end
     if w:sub(1, 2) == "--" then
       local name, v = w:match("^%-%-([^=]+)=(.*)$")
       name = name or w:sub(3)
@@ -165,37 +247,53 @@ function M.parse(argv)
     end
     i = i + 1
   end
-  if o.help then return o end
+  return i
+end
+
+function M.parse(argv)
+  local o = { sources = {}, command = {} }
+  local i, err = options(argv, o)
+  if not i then return nil, err end
+  if o.help or o.version then return o end
+  local n = #argv
+  local asep, fsep = o.arg_sep or ":::", o.arg_file_sep or "::::"
+  -- "linked": this source is paired with the one before (:::+, ::::+) instead of crossed.
+  local SEP = { [asep] = "list", [fsep] = "file", [asep .. "+"] = "list+", [fsep .. "+"] = "file+" }
   -- The command: every word up to the first separator.
-  while i <= n and not is_sep(argv[i]) do
-    local w = argv[i]
-    if w == ":::+" or w == "::::+" then return nil, ("'%s' (linked input sources) is not supported"):format(w) end
-    o.command[#o.command + 1] = w
+  while i <= n and not SEP[argv[i]] do
+    o.command[#o.command + 1] = argv[i]
     i = i + 1
   end
   -- Sources: "::: a b c" is one list; ":::: f g" is one source per file.
   while i <= n do
-    local sep = argv[i]
-    if sep == ":::+" or sep == "::::+" then return nil, ("'%s' (linked input sources) is not supported"):format(sep) end
+    local kind = SEP[argv[i]]
+    local linked = kind:sub(-1) == "+"
+    if linked and #o.sources == 0 then
+      return nil, ("'%s' needs an input source before it"):format(argv[i])
+    end
     i = i + 1
-    if sep == ":::" then
-      local list = {}
-      while i <= n and not is_sep(argv[i]) and argv[i] ~= ":::+" and argv[i] ~= "::::+" do
-        list[#list + 1] = argv[i]; i = i + 1
+    local first = true
+    local list = kind:match("^list") and {} or nil
+    while i <= n and not SEP[argv[i]] do
+      if list then
+        list[#list + 1] = argv[i]
+      else
+        o.sources[#o.sources + 1] = { file = argv[i], linked = linked and first }
+        first = false
       end
-      o.sources[#o.sources + 1] = { list = list }
-    else
-      local any = false
-      while i <= n and not is_sep(argv[i]) and argv[i] ~= ":::+" and argv[i] ~= "::::+" do
-        o.sources[#o.sources + 1] = { file = argv[i] }; i = i + 1
-        any = true
-      end
-      if not any then return nil, "'::::' needs a file name" end
+      i = i + 1
+    end
+    if list then
+      o.sources[#o.sources + 1] = { list = list, linked = linked }
+    elseif first then
+      return nil, ("'%s' needs a file name"):format(fsep)
     end
   end
   if (o.resume or o.resume_failed) and not o.joblog then
     return nil, "--resume and --resume-failed need --joblog FILE"
   end
+  if o.null then o.delimiter = "\0" end
+  if o.trim == nil then o.trim = o.colsep and "lr" or "n" end
   o.jobs = o.jobs or NCPU
   return o
 end

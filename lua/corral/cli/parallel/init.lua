@@ -22,10 +22,20 @@ local SKIPPED = {}                    -- a job --resume left out (keeps -k's ord
 
 local function say(...) io.stderr:write("corral parallel: ", ...); io.stderr:write("\n") end
 
+-- A usage error: one line, exit 255 as GNU parallel.
 local function usage_error(msg)
   say(msg)
-  os.exit(2)
+  os.exit(255)
 end
+
+-- GNU's words for an input holding a NUL without -0 (it goes on, with "\0" in its place).
+local function nul_warning()
+  say("Warning: A NUL character in the input was replaced with \\0.")
+  say("Warning: NUL cannot be passed through in the argument list.")
+  say("Warning: Did you mean to use the --null option?")
+end
+
+local MAX_LINE = 120000     -- -X/-m: a command line stays under Linux's 131072-byte argument
 
 -- tagged(s, tag): every line of s prefixed with tag (a last partial line too).
 local function tagged(s, tag)
@@ -67,11 +77,19 @@ end
 
 -- Output ---------------------------------------------------------------------------------
 
+-- What --tag or --tagstring puts before a job's lines.
+function Run:tag_of(job)
+  if self.tagtpl then return template.line(self.tagtpl, job.args, job.seq, job.slot) .. "\t" end
+  if self.o.tag then return template.tag(job.args) end
+end
+
 -- A finished job's output, whole (the default, GNU's --group).
 function Run:emit(job)
   local r = job.record
   if job == SKIPPED or job.cancelled or not r then return end
   if self.o.line_buffer then return self:flush_held(job) end
+  if self.o.ungroup then return end
+  if self.o.verbose then self:write_out(tagged(job.cmd .. "\n", job.tag)) end
   self:write_out(tagged(r.stdout or "", job.tag))
   self:write_err(tagged(r.stderr or "", job.tag))
 end
@@ -163,22 +181,74 @@ end
 
 -- Jobs ------------------------------------------------------------------------------------
 
+-- next_args() -> the next job's arguments (one flat list) | nil (no more) | false (input
+-- not ready yet). A job takes self.per inputs (-n, -N, -L); with -N0 it shows none of them.
+function Run:next_args()
+  if self.list then
+    self.li = self.li + 1
+    return self.list[self.li]
+  end
+  local recs = self.partial or {}
+  self.partial = nil
+  while #recs < self.per do
+    local r = self.input.next()
+    if r == false then self.partial = recs; return false end
+    if r == nil then break end
+    recs[#recs + 1] = r
+  end
+  if #recs == 0 then return nil end
+  if self.o.max_replace == 0 then return {} end
+  if #recs == 1 then return recs[1] end
+  local flat = {}
+  for _, r in ipairs(recs) do for _, v in ipairs(r) do flat[#flat + 1] = v end end
+  return flat
+end
+
 -- next_job() -> job | nil (no more) | false (input not ready yet)
 function Run:next_job()
   while true do
-    local a
-    if self.list then
-      self.li = self.li + 1
-      a = self.list[self.li]
-    else
-      a = self.input.next()
-    end
+    local a = self:next_args()
     if not a then return a end
     self.seq = self.seq + 1
     if not self.skip[self.seq] then return { seq = self.seq, args = a } end
     self.nskipped = self.nskipped + 1
     self:ready(self.seq, SKIPPED)
   end
+end
+
+-- prepare(): every job's arguments now, for what needs them all first: --halt N%, --shuf,
+-- and -X/-m, which spread the inputs evenly over the job slots as GNU parallel does.
+function Run:prepare()
+  local o = self.o
+  local recs = self.input.all()
+  if o.shuf then
+    for i = #recs, 2, -1 do
+      local j = math.random(i)
+      recs[i], recs[j] = recs[j], recs[i]
+    end
+  end
+  local per = self.per
+  local spread = (o.xargs or o.xargs_context) and not (o.max_args or o.max_replace or o.max_lines)
+  if spread then per = math.max(1, math.ceil(#recs / o.jobs)) end
+  local base = #template.line(self.tpl, {}, 1, 1)
+  local list, cur, len = {}, {}, base
+  local function flush()
+    if #cur == 0 then return end
+    local flat = {}
+    if o.max_replace ~= 0 then
+      for _, r in ipairs(cur) do for _, v in ipairs(r) do flat[#flat + 1] = v end end
+    end
+    list[#list + 1] = flat
+    cur, len = {}, base
+  end
+  for _, r in ipairs(recs) do
+    local cost = spread and #template.line(self.tpl, r, 1, 1) - base + 1 or 0
+    if #cur > 0 and (#cur >= per or len + cost > MAX_LINE) then flush() end
+    cur[#cur + 1] = r
+    len = len + cost
+  end
+  flush()
+  self.list = list
 end
 
 function Run:take_slot()
@@ -190,11 +260,14 @@ end
 function Run:start(job)
   job.slot = self:take_slot()
   job.cmd = template.line(self.tpl, job.args, job.seq, job.slot)
-  job.tag = self.o.tag and template.tag(job.args) or nil
+  job.tag = self:tag_of(job)
   job.receive = 0
   -- As GNU parallel, jobs see their sequence number and slot in the environment.
   local topts = { env = { PARALLEL_SEQ = tostring(job.seq), PARALLEL_JOBSLOT = tostring(job.slot) } }
-  if self.o.line_buffer then
+  if self.o.ungroup then
+    if self.o.verbose then self:write_out(tagged(job.cmd .. "\n", job.tag)) end
+    topts.stdout, topts.stderr = "inherit", "inherit"
+  elseif self.o.line_buffer then
     local fds, err = self:open_pipes(job)
     if not fds then
       say(err)
@@ -203,6 +276,7 @@ function Run:start(job)
     end
     topts.stdout, topts.stderr = fds.out, fds.err
     self.by_seq[job.seq] = job
+    if self.o.verbose then self:deliver(job, "out", job.cmd .. "\n") end
   end
   job.future = self.pool:submit(job.cmd, topts)
   self.running[job.future] = job
@@ -252,7 +326,7 @@ function Run:finish(job, r)
     say("Warning: This job was killed because it timed out:")
     say("Warning: ", job.cmd)
   end
-  if not self.o.line_buffer then job.receive = #(r.stdout or "") end
+  if not self.o.line_buffer and not self.o.ungroup then job.receive = #(r.stdout or "") end
   if self.log then
     self.log:write({ seq = job.seq, start = r.start, duration = r.duration, receive = job.receive,
                      exitval = job.exitval, signal = job.signal, command = job.cmd })
@@ -332,9 +406,9 @@ function Run:dry_run()
     elseif not job then
       break
     else
-      local slot = (job.seq - 1) % self.o.jobs + 1
-      local line = template.line(self.tpl, job.args, job.seq, slot)
-      io.stdout:write(self.o.tag and template.tag(job.args) or "", line, "\n")
+      job.slot = (job.seq - 1) % self.o.jobs + 1
+      local line = template.line(self.tpl, job.args, job.seq, job.slot)
+      io.stdout:write(self:tag_of(job) or "", line, "\n")
     end
   end
   io.stdout:flush()
@@ -361,25 +435,34 @@ function M.run(o)
     end
     o.jobs = room
   end
-  local tpl, terr = template.compile(o.command, o.quote)
+  local inp, ierr = input.open(o, nul_warning)
+  if not inp then say(ierr); return 255 end
+  local topts = { quote_all = o.quote, replace = o.replace, names = inp.names,
+                  context = o.xargs_context }
+  local tpl, terr = template.compile(o.command, topts)
   if not tpl then usage_error(terr) end
   local self = setmetatable({
     o = o, tpl = tpl, seq = 0, li = 0, skip = {}, nskipped = 0,
     running = {}, nrunning = 0, slots = {}, held = {}, next_print = 1, by_seq = {},
-    ndone = 0, nfailed = 0,
+    ndone = 0, nfailed = 0, input = inp,
+    per = o.max_args or o.max_replace or o.max_lines or 1,
   }, Run)
+  if self.per == 0 then self.per = 1 end                        -- -N0 still reads one
+  if o.tagstring then
+    self.tagtpl = template.compile({ o.tagstring }, { replace = o.replace, names = inp.names,
+                                                      bare = true })
+  end
   if o.halt then self.halt = halt.parse(o.halt) end
   if o.resume or o.resume_failed then
     local done, err = tsv.done_seqs((o.joblog:gsub("^%+", "")), o.resume_failed)
     if not done then say(err); return 255 end
     self.skip = done
   end
-  local inp, ierr = input.open(o.sources, o.null)
-  if not inp then say(ierr); return 255 end
-  self.input = inp
   -- Percentages need the number of jobs: read all input first, as GNU parallel does.
+  if (self.halt and self.halt.percent) or o.shuf or o.xargs or o.xargs_context then
+    self:prepare()
+  end
   if self.halt and self.halt.percent then
-    self.list = inp.all()
     local n = 0
     for i = 1, #self.list do if not self.skip[i] then n = n + 1 end end
     self.halt:set_total(n)
@@ -400,7 +483,7 @@ function M.run(o)
     termseq = o.termseq or GNU_TERMSEQ, on_interrupt = "cancel",
   }
   if o.bar then
-    local total = self.list and #self.list or inp.total
+    local total = self.list and #self.list or (inp.total and math.ceil(inp.total / self.per))
     if total then
       for s in pairs(self.skip) do if s <= total then total = total - 1 end end
     end
@@ -418,6 +501,11 @@ function M.main(argv)
   local o, err = cli_args.parse(argv)
   if not o then usage_error(err) end
   if o.help then print(cli_args.USAGE); os.exit(0) end
+  if o.version then
+    print(("corral parallel (%s), a subset of GNU parallel 20221122's options"):format(corral._VERSION))
+    print("Options taken and their differences from GNU parallel: docs/cli.md")
+    os.exit(0)
+  end
   os.exit(M.run(o), true)
 end
 

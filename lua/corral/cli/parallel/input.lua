@@ -96,56 +96,250 @@ end
 -- waiting(reader): true while a wait() is pending (the loop will wake us for it).
 function M.waiting(r) return r.watching == true end
 
-local function read_all(r)
+-- colsep(re) -> a Lua pattern for GNU's --colsep regexp | nil, why. Perl's regexps are
+-- wider than Lua's patterns: literals, '.', \t \n \s \d \w (and capitals), [classes], and
+-- * + ? after one of those are taken; groups, alternation, anchors and {n,m} are refused.
+local CLASS = { s = "%s", S = "%S", d = "%d", D = "%D", w = "[%w_]", W = "[^%w_]" }
+local INCLASS = { s = "%s", S = "%S", d = "%d", D = "%D", w = "%w_" }
+local LIT = { t = "\t", n = "\n", r = "\r", f = "\f", e = "\27", a = "\a" }
+local function lit(c)
+  if c:match("^[%^%$%(%)%%%.%[%]%*%+%-%?]$") then return "%" .. c end
+  return c
+end
+function M.colsep(re)
+  local out, i, last_item = {}, 1, false
+  while i <= #re do
+    local c = re:sub(i, i)
+    if c == "\\" then
+      local e = re:sub(i + 1, i + 1)
+      if e == "" then return nil, "a trailing backslash" end
+      if CLASS[e] then out[#out + 1] = CLASS[e]
+      elseif LIT[e] then out[#out + 1] = lit(LIT[e])
+      elseif e:match("%w") then return nil, ("'\\%s' is not supported"):format(e)
+      else out[#out + 1] = lit(e) end
+      i, last_item = i + 2, true
+    elseif c == "[" then
+      local j, cls = i + 1, { "[" }
+      if re:sub(j, j) == "^" then cls[2] = "^"; j = j + 1 end
+      local first = true
+      while true do
+        local d = re:sub(j, j)
+        if d == "" then return nil, "an unclosed '['" end
+        if d == "]" and not first then break end
+        if d == "\\" then
+          local e = re:sub(j + 1, j + 1)
+          if INCLASS[e] then cls[#cls + 1] = INCLASS[e]
+          elseif LIT[e] then cls[#cls + 1] = LIT[e]
+          elseif e:match("%w") or e == "" then return nil, ("'\\%s' in a class is not supported"):format(e)
+          else cls[#cls + 1] = "%" .. e end
+          j = j + 2
+        else
+          cls[#cls + 1] = (d == "%" or d == "]") and "%" .. d or d
+          j = j + 1
+        end
+        first = false
+      end
+      cls[#cls + 1] = "]"
+      out[#out + 1] = table.concat(cls)
+      i, last_item = j + 1, true
+    elseif c == "*" or c == "+" or c == "?" then
+      if not last_item then return nil, ("'%s' after nothing it can repeat"):format(c) end
+      local lazy = re:sub(i + 1, i + 1) == "?"
+      if lazy and c ~= "*" then return nil, ("'%s?' is not supported"):format(c) end
+      out[#out + 1] = lazy and "-" or c
+      i, last_item = i + (lazy and 2 or 1), false
+    elseif c:match("[%(%)|{^$]") then
+      return nil, ("'%s' (groups, alternation, anchors, counts) is not supported"):format(c)
+    else
+      out[#out + 1] = c == "." and "." or lit(c)
+      i, last_item = i + 1, true
+    end
+  end
+  local pat = table.concat(out)
+  if pat == "" or (""):find(pat) then return nil, "it matches an empty string" end
+  return pat
+end
+
+-- split(s, pat): the fields between matches of pat, empty ones kept (Perl's split -1).
+local function split(s, pat)
+  local out, pos = {}, 1
+  while true do
+    local a, b = s:find(pat, pos)
+    if not a then out[#out + 1] = s:sub(pos); return out end
+    out[#out + 1] = s:sub(pos, a - 1)
+    pos = b + 1
+  end
+end
+
+local TRIM = {
+  n = function(s) return s end,
+  l = function(s) return (s:gsub("^%s+", "")) end,
+  r = function(s) return (s:gsub("%s+$", "")) end,
+  lr = function(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end,
+}
+TRIM.rl = TRIM.lr
+
+-- A source's records as fields: NUL replaced (without -0), -E's end, -L's continued lines,
+-- --colsep's columns, --trim. next() -> fields | nil | false (waiting on its reader).
+local Source = {}
+Source.__index = Source
+
+function Source:fields(rec)
+  local f = self.pat and split(rec, self.pat) or { rec }
+  local trim = self.trim
+  if trim then for k = 1, #f do f[k] = trim(f[k]) end end
+  return f
+end
+
+function Source:next()
+  while not self.ended do
+    local rec = self.raw:next()
+    if rec == false then return false end
+    if rec == nil or (self.eof and rec == self.eof) then
+      self.ended = true
+      if self.cont then return self:fields(self.cont) end
+      return nil
+    end
+    if self.warn and rec:find("\0", 1, true) then
+      rec = rec:gsub("%z", "\\0")
+      self.warn()
+    end
+    if self.cont then rec, self.cont = self.cont .. rec, nil end
+    if self.lines and rec:find("[ \t]$") then
+      self.cont = rec                 -- -L: a trailing blank continues the line
+    else
+      return self:fields(rec)
+    end
+  end
+  return nil
+end
+
+local function read_all(src)
   local out = {}
   while true do
-    local rec = r:next()
+    local rec = src:next()
     if rec == nil then return out end
     if rec == false then
-      M.wait(r)
-      loop.run_until(function() return r.ready end)
+      M.wait(src.raw)
+      loop.run_until(function() return src.raw.ready end)
     else
       out[#out + 1] = rec
     end
   end
 end
 
--- open(sources, null) -> product | nil, message. sources: { { list = } | { file = } }; none
--- means stdin. product:next() -> args | nil (done) | false (waiting: product.reader is the
--- source to wait for). product.total is known once every input has been read.
-function M.open(sources, null)
-  local delim = null and "\0" or "\n"
+local function concat(lists)
+  local out = {}
+  for _, l in ipairs(lists) do for _, v in ipairs(l) do out[#out + 1] = v end end
+  return out
+end
+
+-- A group of linked sources, read whole: row i is every source's i-th record, joined. With
+-- --link the shorter sources wrap around to the longest; linked with :::+ the group ends
+-- with its shortest source (GNU parallel 20221122 does both).
+local function linked_rows(lists, wrap)
+  local len = wrap and 0 or math.huge
+  for _, l in ipairs(lists) do len = wrap and math.max(len, #l) or math.min(len, #l) end
+  local rows = {}
+  for i = 1, len do
+    local parts = {}
+    for k, l in ipairs(lists) do parts[k] = #l > 0 and l[(i - 1) % #l + 1] or {} end
+    rows[i] = concat(parts)
+  end
+  return rows
+end
+
+-- open(o, warn) -> product | nil, message. o: the parsed options (sources, delimiter, eof,
+-- colsep, trim, header, link, max_lines); warn() is called for each input holding a NUL.
+-- product.next() -> fields | nil (done) | false (waiting: product.reader is the source to
+-- wait for). product.total is known once every input has been read; product.names maps
+-- --header's names to positions.
+function M.open(o, warn)
+  local delim = o.delimiter or "\n"
+  local sources = o.sources
   if #sources == 0 then sources = { { file = "-" } } end
-  local readers = {}
+  local pat
+  if o.colsep then
+    local why
+    pat, why = M.colsep(o.colsep)
+    if not pat then return nil, ("bad value '%s' for '--colsep' (%s)"):format(o.colsep, why) end
+  end
+  local srcs = {}
   for k, s in ipairs(sources) do
+    local raw
     if s.list then
-      -- GNU parallel passes ::: arguments through its record reader: without -0 an
-      -- argument holding newlines is several arguments.
+      -- GNU parallel passes ::: arguments through its record reader: an argument holding
+      -- the delimiter (a newline by default) is several arguments.
       local list = s.list
-      if not null then
+      if delim ~= "\0" then
         list = {}
         for _, a in ipairs(s.list) do
-          for piece in (a .. "\n"):gmatch("(.-)\n") do list[#list + 1] = piece end
+          local pos = 1
+          while true do
+            local e = a:find(delim, pos, true)
+            if not e then list[#list + 1] = a:sub(pos); break end
+            list[#list + 1] = a:sub(pos, e - 1)
+            pos = e + #delim
+          end
         end
       end
-      readers[k] = list_reader(list)
-      readers[k].list = list
-      readers[k].count = #list
+      raw = list_reader(list)
     else
-      local r, err = file_reader(s.file, delim)
-      if not r then return nil, err end
-      readers[k] = r
+      local err
+      raw, err = file_reader(s.file, delim)
+      if not raw then return nil, err end
+    end
+    srcs[k] = setmetatable({ raw = raw, pat = pat, trim = TRIM[o.trim or "n"],
+                             eof = o.eof, lines = o.max_lines ~= nil,
+                             warn = not delim:find("\0", 1, true) and warn or nil,
+                             linked = k > 1 and (o.link or s.linked) and true,
+                             is_list = s.list ~= nil }, Source)
+  end
+  -- --header: each source's first input names its columns.
+  local names, offset = nil, 0
+  if o.header then
+    names = {}
+    for _, src in ipairs(srcs) do
+      local h = src:next()
+      while h == false do
+        M.wait(src.raw)
+        loop.run_until(function() return src.raw.ready end)
+        h = src:next()
+      end
+      h = h or {}
+      for c, name in ipairs(h) do
+        if names[name] == nil then names[name] = offset + c end
+      end
+      offset = offset + #h
     end
   end
-  local rest = {}                      -- sources 2..n, whole
-  local size = 1
-  for k = 2, #readers do
-    rest[k - 1] = readers[k].list or read_all(readers[k])
-    size = size * #rest[k - 1]
+  -- Groups: a source and those linked to it. The first group, when it is one source, is
+  -- read lazily; the others whole, since the product goes over them again and again.
+  local groups = {}
+  for _, src in ipairs(srcs) do
+    if src.linked then table.insert(groups[#groups], src) else groups[#groups + 1] = { src } end
   end
-  local first = readers[1]
-  local p = { reader = first, total = nil, read = 0 }
-  if first.count then p.total = first.count * size end
+  local whole = {}
+  for k = 1, #groups do
+    if k > 1 or #groups[k] > 1 or groups[k][1].is_list then
+      local lists = {}
+      for j, src in ipairs(groups[k]) do lists[j] = read_all(src) end
+      whole[k] = #lists == 1 and lists[1] or linked_rows(lists, o.link)
+    end
+  end
+  local rest, size = {}, 1
+  for k = 2, #groups do
+    rest[k - 1] = whole[k]
+    size = size * #whole[k]
+  end
+  local first = groups[1][1]
+  if whole[1] then
+    local raw = list_reader(whole[1])
+    raw.count = #whole[1]
+    first = { raw = raw, next = function() return raw.next() end }
+  end
+  local p = { reader = first.raw, total = nil, read = 0, names = names }
+  if first.raw.count then p.total = first.raw.count * size end
   local cur, idx = nil, {}
   local n = #rest
   function p.next()
@@ -169,19 +363,19 @@ function M.open(sources, null)
       cur = v
       for k = 1, n do idx[k] = 1 end
     end
-    local args = { cur }
-    for k = 1, n do args[k + 1] = rest[k][idx[k]] end
-    return args
+    local parts = { cur }
+    for k = 1, n do parts[k + 1] = rest[k][idx[k]] end
+    return n == 0 and cur or concat(parts)
   end
-  -- all(): every job's arguments now (for percentages and --bar totals).
+  -- all(): every job's arguments now (for percentages, --shuf, -X and --bar totals).
   function p.all()
     local list = {}
     while true do
       local a = p.next()
       if a == nil then return list end
       if a == false then
-        M.wait(first)
-        loop.run_until(function() return first.ready end)
+        M.wait(p.reader)
+        loop.run_until(function() return p.reader.ready end)
       else
         list[#list + 1] = a
       end

@@ -75,21 +75,32 @@ M.value = FN
 
 -- One word into pieces: literal strings and replacement tokens
 -- { fn = , pos = N | nil } or { seq = true } / { slot = true }. Returns whether it had any.
-local function parse_word(w, pieces)
+-- opts.replace: -I's string, which stands for {} (then "{}" itself is text); opts.names:
+-- --header's {name} -> position.
+local function parse_word(w, pieces, opts)
   local i, found = 1, false
   local lit = {}
+  local rep = opts.replace
   while i <= #w do
     local open = w:find("{", i, true)
+    local at = rep and w:find(rep, i, true)
+    if at and (not open or at <= open) then open = at end
     if not open then lit[#lit + 1] = w:sub(i); break end
     lit[#lit + 1] = w:sub(i, open - 1)
     local tok, after
     local special = w:match("^{([#%%])}", open)
-    if special then
+    if rep and open == at then
+      tok, after = { fn = FN[""] }, open + #rep
+    elseif special then
       tok, after = special == "#" and { seq = true } or { slot = true }, open + 3
     else
       local num, suffix, close = w:match("^{(%-?%d*)([./]*)}()", open)
-      if num and FN[suffix] and num ~= "-" and num ~= "0" and num ~= "-0" then
+      if num and FN[suffix] and num ~= "-" and num ~= "0" and num ~= "-0"
+         and not (rep and num == "" and suffix == "") then
         tok, after = { fn = FN[suffix], pos = tonumber(num) }, close
+      elseif opts.names then
+        local name, nclose = w:match("^{([^{}]+)}()", open)
+        if name and opts.names[name] then tok, after = { fn = FN[""], pos = opts.names[name] }, nclose end
       end
     end
     if tok then
@@ -109,40 +120,49 @@ local function parse_word(w, pieces)
   return found
 end
 
--- compile(words, quote_all) -> template | nil, message. words: the command's words (empty:
--- each input is the command). quote_all: -q.
-function M.compile(words, quote_all)
-  if #words == 0 then words = { "{}" } end
+-- compile(words, opts) -> template | nil, message. words: the command's words (empty: each
+-- input is the command). opts: quote_all (-q), replace (-I), names ({name}), context (-X:
+-- a word holding {} is repeated for each argument), bare (--tagstring: nothing quoted or
+-- appended).
+function M.compile(words, opts)
+  opts = opts or {}
+  if #words == 0 then words = { opts.replace or "{}" } end
   if table.concat(words, " "):find("{=.-=}") then      -- GNU reads them across words
     return nil, "perl expressions {= =} are not supported"
   end
   local pieces, any = {}, false
   for k, w in ipairs(words) do
     if k > 1 then pieces[#pieces + 1] = SPC end
-    any = parse_word(w, pieces) or any
+    any = parse_word(w, pieces, opts) or any
   end
-  if not any then                    -- GNU appends {} to a command without any
+  if not any and not opts.bare then  -- GNU appends {} to a command without any
     pieces[#pieces + 1] = SPC
     pieces[#pieces + 1] = { fn = FN[""] }
   end
   -- A replacement string in the first word, before any blank or '=': nothing is quoted.
-  local quote_args = true
+  local quote_args = not opts.bare
   for k = 1, #pieces do
     local p = pieces[k]
     if p == SPC then break end
     if type(p) == "string" and p:find("[ \t\n=]") then break end
     if type(p) == "table" then quote_args = false; break end
   end
-  return { pieces = pieces, quote_all = quote_all and true or false,
-           quote_args = quote_args and not quote_all }
+  return { pieces = pieces, quote_all = opts.quote_all and true or false,
+           quote_args = quote_args and not opts.quote_all, context = opts.context }
 end
 
--- line(template, args, seq, slot) -> the shell command line of one job.
-function M.line(t, args, seq, slot)
-  local out, n = {}, 0
+-- The pieces of one word (pieces[i] up to the next boundary) -> the index after it.
+local function word_end(pieces, i)
+  while pieces[i] and pieces[i] ~= SPC do i = i + 1 end
+  return i
+end
+
+-- expand(t, out, n, pieces, i, j, args, seq, slot) -> n: pieces i..j-1 into out.
+local function expand(t, out, n, pieces, i, j, args, seq, slot)
   local q = t.quote_args
-  for _, p in ipairs(t.pieces) do
-    if type(p) == "string" or p == SPC then
+  for k = i, j - 1 do
+    local p = pieces[k]
+    if type(p) == "string" then
       n = n + 1; out[n] = p
     elseif p.seq then
       n = n + 1; out[n] = tostring(seq)
@@ -153,14 +173,45 @@ function M.line(t, args, seq, slot)
       local v = a and p.fn(a) or ""
       n = n + 1; out[n] = (q and a) and quote(v) or v
     else
-      -- {} and friends stand for every argument of the job, one word each.
-      local nargs = #args
-      if nargs == 0 then args, nargs = { "" }, 1 end
-      for k = 1, nargs do
-        if k > 1 then n = n + 1; out[n] = SPC end
-        local v = p.fn(args[k])
+      -- {} and friends stand for every argument of the job, one word each (none: empty).
+      for m = 1, #args do
+        if m > 1 then n = n + 1; out[n] = SPC end
+        local v = p.fn(args[m])
         n = n + 1; out[n] = q and quote(v) or v
       end
+    end
+  end
+  return n
+end
+
+local function has_all(pieces, i, j)
+  for k = i, j - 1 do
+    local p = pieces[k]
+    if type(p) == "table" and p.fn and not p.pos then return true end
+  end
+  return false
+end
+
+-- line(template, args, seq, slot) -> the shell command line of one job. args: the job's
+-- arguments, one list (with -n, -X, several sources or columns: all of them in order).
+function M.line(t, args, seq, slot)
+  local out, n = {}, 0
+  local pieces = t.pieces
+  local i = 1
+  while pieces[i] do
+    if pieces[i] == SPC then
+      n = n + 1; out[n] = SPC; i = i + 1
+    else
+      local j = word_end(pieces, i)
+      if t.context and #args > 1 and has_all(pieces, i, j) then
+        for m = 1, #args do          -- -X: the whole word once per argument
+          if m > 1 then n = n + 1; out[n] = SPC end
+          n = expand(t, out, n, pieces, i, j, { args[m] }, seq, slot)
+        end
+      else
+        n = expand(t, out, n, pieces, i, j, args, seq, slot)
+      end
+      i = j
     end
   end
   if not t.quote_all then

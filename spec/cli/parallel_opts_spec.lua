@@ -1,0 +1,226 @@
+-- corral parallel's GNU options (issue 18) side by side with the real GNU parallel 20221122:
+-- the same command line through both, equal stdout, exit status and (where named) stderr and
+-- joblog columns. GNU parallel costs ~0.5 s a run here, so each case is one run of each, the
+-- two started together, and several options share a case where GNU allows it.
+local H = require "helpers"
+local core = require "corral.core"
+
+local CORRAL = H.root .. "/scripts/corral"
+local TMP = os.getenv("TMPDIR") or "/tmp"
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function spit(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+local function tmpfile(tag)
+  return ("%s/corral-paro-%d-%s-%d"):format(TMP, core.getpid(), tag, math.random(1, 1e9))
+end
+
+-- start(cmdline [, stdin_text]) -> handle; finish(handle) -> { out, err, code }
+local function start(cmd, stdin)
+  local h = { errf = tmpfile("err") }
+  if stdin then h.inf = tmpfile("in"); spit(h.inf, stdin); cmd = cmd .. " < " .. h.inf end
+  h.p = io.popen(cmd .. " 2>" .. h.errf, "r")
+  return h
+end
+
+local function finish(h)
+  local out = h.p:read("a")
+  local _, how, code = h.p:close()
+  local err = slurp(h.errf) or ""
+  os.remove(h.errf)
+  if h.inf then os.remove(h.inf) end
+  if how == "signal" then code = 128 + code end
+  return { out = out, err = err, code = code }
+end
+
+local function gnu_cmd(args) return "parallel --will-cite " .. args end
+local function ours_cmd(args) return CORRAL .. " parallel " .. args end
+local function ours(args, stdin) return finish(start(ours_cmd(args), stdin)) end
+
+-- both(args [, stdin]) -> gnu_result, corral_result (run at the same time)
+local function both(args, stdin)
+  local g = start(gnu_cmd(args), stdin)
+  local c = start(ours_cmd(args), stdin)
+  return finish(g), finish(c)
+end
+
+local function same(args, stdin)
+  local g, c = both(args, stdin)
+  assert.are.equal(g.out, c.out, "stdout of: " .. args)
+  assert.are.equal(g.code, c.code, "exit status of: " .. args)
+  return g, c
+end
+
+-- stderr without the program's own name ("parallel: " / "corral parallel: ").
+local function unprefixed(err)
+  return (err:gsub("corral parallel: ", ""):gsub("parallel: ", ""))
+end
+
+-- The job lines of a TSV joblog: { { fields... } } in Seq order.
+local function joblog(path)
+  local rows = {}
+  for line in assert(slurp(path), "no joblog " .. path):gmatch("([^\n]*)\n") do
+    local f = {}
+    for field in (line .. "\t"):gmatch("([^\t]*)\t") do f[#f + 1] = field end
+    if f[1]:match("^%d+$") then rows[tonumber(f[1])] = f end
+  end
+  return rows
+end
+
+-- Columns that do not depend on timing: Seq Host Send Receive Exitval Signal Command.
+local function stable(rows)
+  local out = {}
+  for i, f in ipairs(rows) do out[i] = table.concat({ f[1], f[2], f[5], f[6], f[7], f[8], f[9] }, "|") end
+  return out
+end
+
+describe("GNU parallel's usage errors, NUL input and misc options", function()
+  it("a usage error exits 255, as GNU parallel", function()
+    local g, c = both("--frob echo ::: 1")
+    assert.are.equal(255, g.code)
+    assert.are.equal(g.code, c.code)
+    assert.are.equal("corral parallel: unknown option '--frob'\n", c.err)
+    for _, args in ipairs({ "-j two echo", "-n 0 echo", "--trim x echo", "--colsep '(a|b)' echo",
+                            "--header x echo", "-d '' echo", "echo '{= 1 =}'", ":::+ a echo" }) do
+      c = ours(args .. " ::: 1")
+      assert.are.equal(255, c.code, args)
+      assert.are.equal("", c.out, args)
+      assert.are.equal(1, select(2, c.err:gsub("\n", "")), args .. ": " .. c.err)
+    end
+  end)
+
+  it("a NUL in the input without -0 becomes \\0, with GNU's warning, and the job runs", function()
+    local g, c = same("-k printf '%s\\\\n'", "a\0b\0\nc\0\n")
+    assert.are.equal("a\\0b\\0\nc\\0\n", c.out)
+    assert.are.equal(0, c.code)
+    assert.are.equal(unprefixed(g.err), unprefixed(c.err))
+    assert.is_truthy(c.err:find("Warning: A NUL character in the input was replaced with \\0.", 1, true))
+  end)
+
+  it("--version, --will-cite and --citation; -S points to the Slurm launcher", function()
+    local v = ours("--version")
+    assert.are.equal(0, v.code)
+    assert.is_truthy(v.out:match("^corral parallel %(corral %d+%.%d+%.%d+%)"), v.out)
+    local c = ours("--will-cite --citation -k echo ::: a")
+    assert.are.same({ "a\n", "", 0 }, { c.out, c.err, c.code })
+    for _, args in ipairs({ "-S host", "--sshlogin=host", "--slf file" }) do
+      c = ours(args .. " echo ::: 1")
+      assert.are.equal(255, c.code, args)
+      assert.is_truthy(c.err:find('launcher = "slurm"', 1, true), c.err)
+      assert.are.equal(1, select(2, c.err:gsub("\n", "")), c.err)
+    end
+  end)
+end)
+
+describe("output options, compared with GNU parallel", function()
+  it("-v, --tagstring and --group: the command line first, tagged, stderr too", function()
+    local g, c = same("-k --group -v --tagstring '<{}-{#}>' 'echo {}; echo e{} >&2' ::: a 'b c'")
+    assert.are.equal("<a-1>\techo a; echo ea >&2\n<a-1>\ta\n<b c-2>\techo 'b c'; echo e'b c' >&2\n<b c-2>\tb c\n", c.out)
+    assert.are.equal(g.err, c.err)
+    same("-k -v --tag -n2 echo ::: a b c")
+  end)
+
+  it("-u: output not held, joblog Receive 0, -v printed as the job starts", function()
+    local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
+    local cmd = "-u -j1 -v --joblog %s 'echo {}; echo e{} >&2' ::: a b"
+    local gh, ch = start(gnu_cmd(cmd:format(gl))), start(ours_cmd(cmd:format(cl)))
+    local g, c = finish(gh), finish(ch)
+    assert.are.same({ g.out, g.err, g.code }, { c.out, c.err, c.code })
+    assert.are.equal("echo a; echo ea >&2\na\necho b; echo eb >&2\nb\n", c.out)
+    assert.are.same(stable(joblog(gl)), stable(joblog(cl)))
+    assert.are.equal("0", joblog(cl)[1][6])
+    os.remove(gl); os.remove(cl)
+  end)
+
+  it("-u: a job's line is out while the job still runs", function()
+    -- b prints only once a's first line is in the output file, and a ends only after b:
+    -- with output held until a job ends, both wait until the timeout.
+    local out, mark = tmpfile("u.out"), tmpfile("u.mark")
+    local job = ("'case {} in a) echo a1; until [ -e %s ]; do sleep 0.01; done; echo a2;; " ..
+                 "b) until grep -q a1 %s; do sleep 0.01; done; echo b1; touch %s;; esac'"):format(mark, out, mark)
+    local c = finish(start(ours_cmd("-u -j2 --timeout 5 " .. job .. " ::: a b > " .. out)))
+    assert.are.equal(0, c.code, c.err)
+    assert.are.equal("a1\nb1\na2\n", slurp(out))
+    os.remove(out); os.remove(mark)
+  end)
+end)
+
+describe("argument options, compared with GNU parallel", function()
+  local f1, f2, f3, f4 = tmpfile("f1"), tmpfile("f2"), tmpfile("f3"), tmpfile("f4")
+  setup(function()
+    spit(f1, "a,b,c\n,d, e ,\n x \n")
+    spit(f2, "a \nb\nc\nd\ne\n")
+    spit(f3, "y,x,z\n1, 2 ,\n3,4,5\n")
+    spit(f4, "p\tq\tstop\tr")
+  end)
+  teardown(function() os.remove(f1); os.remove(f2); os.remove(f3); os.remove(f4) end)
+
+  it("-n, -N, -N0: several arguments per job, {N} over all of them", function()
+    same("-k -n2 echo {1}={2}={3} {-1} / {} ::: a b c ::: 1 2")
+    same("-k -N2 echo {1}-{2} ::: a b c d e")
+    same("-k -N0 echo x{}y ::: a b")
+  end)
+
+  it("-X and -m: arguments spread over the job slots, -X repeats the word", function()
+    same("-k -j2 -X echo pre{}post ::: a b ::: 1 2 3")
+    same("-k -j3 -m echo pre{}post ::: a b c d e f g")
+  end)
+
+  it("-L, -I, -a twice, --arg-sep, --arg-file-sep", function()
+    same(("-k -L2 -a %s -a %s echo"):format(f2, f4))
+    same(("-k -I @@ --arg-sep ,, --arg-file-sep // echo x@@ {} {.} ,, a.x b.y // %s"):format(f4))
+  end)
+
+  it("-d with escapes, -E, --trim", function()
+    same(("-k -d '\\t' -E stop --trim r echo {}. :::: %s ::: ' 1 ' 2"):format(f4))
+  end)
+
+  it("--colsep (trimmed by default, as GNU), --header : with {name}", function()
+    same(("-k --colsep , echo {2}-{1}-{3}. :::: %s"):format(f1))
+    same(("-k --colsep '[,;]\\s*' --trim n echo {2}-{1}. :::: %s"):format(f1))
+    same(("-k --header : --colsep , echo {x}-{y}-{1}-{z} :::: %s"):format(f3))
+    same("-k --header : echo {foo}-{bar} ::: foo a b ::: bar 1")
+  end)
+
+  it("--link and :::+ link sources instead of crossing them", function()
+    same("-k --link echo ::: a b :::+ 1 2 3 ::: x y z w")
+    same("-k echo ::: a b c :::+ 1 2 ::: x y")
+  end)
+
+  it("--shuf: every job once, {#} in running order; -n2 in the joblog", function()
+    local items = {}
+    for i = 1, 20 do items[i] = tostring(i) end
+    local args = "-j1 --shuf echo {#} {} ::: " .. table.concat(items, " ")
+    local g, c = both(args)
+    local function sorted_args(out)
+      local seqs, vals = {}, {}
+      for seq, v in out:gmatch("(%d+) (%d+)\n") do seqs[#seqs + 1] = tonumber(seq); vals[#vals + 1] = tonumber(v) end
+      local order = table.concat(vals, " ")
+      table.sort(vals)
+      return seqs, vals, order
+    end
+    local gs, gv = sorted_args(g.out)
+    local cs, cv, corder = sorted_args(c.out)
+    assert.are.same(gs, cs)                                   -- 1..20 in order
+    assert.are.same(gv, cv)                                   -- the same arguments
+    assert.are_not.equal(table.concat(cv, " "), corder)       -- 1/20! to fail by chance
+    local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
+    local cmd = "-k -n2 --joblog %s echo ::: a b c"
+    local gh, ch = start(gnu_cmd(cmd:format(gl))), start(ours_cmd(cmd:format(cl)))
+    g, c = finish(gh), finish(ch)
+    assert.are.equal(g.out, c.out)
+    assert.are.same(stable(joblog(gl)), stable(joblog(cl)))
+    os.remove(gl); os.remove(cl)
+  end)
+end)
