@@ -224,3 +224,70 @@ describe("argument options, compared with GNU parallel", function()
     os.remove(gl); os.remove(cl)
   end)
 end)
+
+describe("scheduling options, compared with GNU parallel", function()
+  it("--retry-failed reruns the joblog's failed commands, whatever the command line says", function()
+    local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
+    for _, step in ipairs({ "-k --joblog %s 'echo {}; exit {}' ::: 0 1 2",
+                            "-k --retry-failed --joblog %s echo ::: x" }) do
+      local gh, ch = start(gnu_cmd(step:format(gl))), start(ours_cmd(step:format(cl)))
+      local g, c = finish(gh), finish(ch)
+      assert.are.same({ g.out, g.code }, { c.out, c.code }, step)
+    end
+    assert.are.same(stable(joblog(gl)), stable(joblog(cl)))
+    local lines = select(2, slurp(cl):gsub("\n", ""))
+    assert.are.equal(6, lines)                                -- header, 3 jobs, 2 reruns
+    os.remove(gl); os.remove(cl)
+    assert.are.equal(255, ours("--retry-failed echo ::: 1").code)
+  end)
+
+  it("--nice runs jobs at that niceness; --delay spaces their starts", function()
+    local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
+    local cmd = "-k -j3 --nice 7 --delay 0.25 --joblog %s 'echo {} $(nice)' ::: a b c"
+    local gh, ch = start(gnu_cmd(cmd:format(gl))), start(ours_cmd(cmd:format(cl)))
+    local g, c = finish(gh), finish(ch)
+    assert.are.same({ g.out, g.code }, { c.out, c.code })
+    assert.are.equal("a 7\nb 7\nc 7\n", c.out)
+    for _, path in ipairs({ gl, cl }) do
+      local rows = joblog(path)
+      for seq = 2, 3 do
+        local gap = tonumber(rows[seq][3]) - tonumber(rows[seq - 1][3])
+        assert.is_true(gap >= 0.24, path .. ": start gap " .. gap)
+      end
+    end
+    assert.are.same(stable(joblog(gl)), stable(joblog(cl)))
+    os.remove(gl); os.remove(cl)
+  end)
+
+  it("--timeout N%: a job past N% of the median runtime is ended, as GNU", function()
+    local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
+    -- The median is known once a 0.1 s job has succeeded; the 4 s one is ended at 0.3 s
+    -- (GNU: at its next check, about a second).
+    local cmd = "-k -j3 --timeout 300%% --joblog %s 'echo s{}; sleep {}; echo e{}' ::: 0.1 0.1 4"
+    local gh, ch = start(gnu_cmd(cmd:format(gl))), start(ours_cmd(cmd:format(cl)))
+    local t0 = core.now()
+    local c = finish(ch)
+    local took = core.now() - t0
+    local g = finish(gh)
+    assert.are.same({ g.out, g.code }, { c.out, c.code })
+    assert.are.equal(1, c.code)
+    assert.is_true(took < 2, "took " .. took)
+    assert.is_truthy(c.err:find("timed out:\ncorral parallel: Warning: echo s4; sleep 4; echo e4", 1, true), c.err)
+    assert.are.same(stable(joblog(gl)), stable(joblog(cl)))
+    assert.are.same({ "-1", "15" }, { joblog(cl)[3][7], joblog(cl)[3][8] })
+    os.remove(gl); os.remove(cl)
+  end)
+
+  it("--memfree and --load hold jobs back until there is room", function()
+    same("-k --load 100 --memfree 1k echo ::: a b")
+    same("-k --load 0 echo ::: a b")                          -- GNU: 0 is no limit
+    -- More free memory than any machine has: no job starts in a second (then `timeout`
+    -- ends both tools, status 124).
+    local hs = { start("timeout 1 " .. gnu_cmd("--memfree 1P echo ::: a")),
+                 start("timeout 1 " .. ours_cmd("--memfree 1P echo ::: a")) }
+    for _, h in ipairs(hs) do
+      local r = finish(h)
+      assert.are.same({ "", 124 }, { r.out, r.code })
+    end
+  end)
+end)

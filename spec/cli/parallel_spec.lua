@@ -267,7 +267,7 @@ describe("corral parallel on its own", function()
   it("usage errors: one line on stderr, exit 255 (as GNU parallel)", function()
     for _, args in ipairs({ "--frob", "-x echo", "-j", "-j two echo", "--halt sometimes echo",
                             "--retries -1 echo", "--resume echo", "echo '{= 1 =}' ::: a", "echo {= 1 =} ::: a",
-                            "echo :::+ a", "--timeout 5% echo" }) do
+                            "echo :::+ a", "--timeout 5x echo" }) do
       local c = ours(args .. " ::: 1")
       assert.are.equal(255, c.code, args)
       assert.are.equal("", c.out, args)

@@ -82,12 +82,15 @@ local LONG = {
   ["arg-sep"] = "arg_sep", ["arg-file-sep"] = "arg_file_sep", colsep = "colsep",
   trim = "trim", header = "header", link = "link", xapply = "link", shuf = "shuf",
   sshlogin = "sshlogin", sshloginfile = "sshlogin", slf = "sshlogin",
+  delay = "delay", nice = "nice", memfree = "memfree", load = "load",
+  ["retry-failed"] = "retry_failed",
 }
 local VALUE = { jobs = true, arg_file = true, timeout = true, termseq = true, retries = true,
                 halt = true, joblog = true, tagstring = true, max_args = true,
                 max_replace = true, max_lines = true, replace = true, delimiter = true,
                 eof = true, colsep = true, trim = true, header = true, arg_sep = true,
-                arg_file_sep = true, sshlogin = true }
+                arg_file_sep = true, sshlogin = true, delay = true, nice = true, memfree = true,
+                load = true }
 
 -- The number of job slots for a -j value, or nil, why.
 function M.jobs(v, ncpu)
@@ -118,8 +121,35 @@ function M.seconds(v)
     end)
     if rest ~= "" then n = nil end
   end
-  if v:match("%%$") then return nil, "a percentage of the median runtime is not supported" end
   if not n or n <= 0 then return nil, "a positive number of seconds expected (suffixes s m h d)" end
+  return n
+end
+
+-- --timeout: seconds, or "N%" of the median runtime of the jobs that succeeded so far.
+function M.timeout(v)
+  local pct = v:match("^(%d+%.?%d*)%%$")
+  if pct then
+    if tonumber(pct) <= 0 then return nil, "a positive percentage expected" end
+    return { pct = tonumber(pct) / 100 }
+  end
+  local n, why = M.seconds(v)
+  if not n then return nil, why .. " or N%" end
+  return { seconds = n }
+end
+
+-- Bytes for a --memfree size, with GNU's prefixes: K M G T P and Ki Mi ... are powers of
+-- 1024, k m g t p powers of 1000.
+local BIN = { k = 1, m = 2, g = 3, t = 4, p = 5 }
+function M.size(v)
+  local num, pre, i = v:match("^(%d+%.?%d*)(%a?)(i?)$")
+  if not num or (pre == "" and i ~= "") or (pre ~= "" and not BIN[pre:lower()]) then
+    return nil, "a size expected (1G, 500M, 2k...)"
+  end
+  local n = tonumber(num)
+  if pre ~= "" then
+    local binary = i ~= "" or pre:match("%u")
+    n = n * (binary and 1024 or 1000) ^ BIN[pre:lower()]
+  end
   return n
 end
 
@@ -159,7 +189,22 @@ local TRIM = { n = true, l = true, r = true, lr = true, rl = true }
 
 local function check_value(key, v)
   if key == "jobs" then return M.jobs(v) end
-  if key == "timeout" then return M.seconds(v) end
+  if key == "timeout" then return M.timeout(v) end
+  if key == "delay" then
+    if v:match("^0*%.?0*$") then return 0 end
+    return M.seconds(v)
+  end
+  if key == "nice" then
+    if not v:match("^[+-]?%d+$") then return nil, "an integer expected" end
+    return math.max(-20, math.min(19, tonumber(v)))
+  end
+  if key == "memfree" then return M.size(v) end
+  if key == "load" then
+    local n, pct = v:match("^(%d+%.?%d*)(%%?)$")
+    if not n then return nil, "a number or N% of the CPUs expected" end
+    local max = pct == "%" and tonumber(n) * NCPU / 100 or tonumber(n)
+    return max > 0 and max or false                         -- GNU: 0 is no limit
+  end
   if key == "retries" or key == "max_replace" then return count(v, 0) end
   if key == "max_args" or key == "max_lines" then return count(v, 1) end
   if key == "halt" then
@@ -289,8 +334,8 @@ function M.parse(argv)
       return nil, ("'%s' needs a file name"):format(fsep)
     end
   end
-  if (o.resume or o.resume_failed) and not o.joblog then
-    return nil, "--resume and --resume-failed need --joblog FILE"
+  if (o.resume or o.resume_failed or o.retry_failed) and not o.joblog then
+    return nil, "--resume, --resume-failed and --retry-failed need --joblog FILE"
   end
   if o.null then o.delimiter = "\0" end
   if o.trim == nil then o.trim = o.colsep and "lr" or "n" end

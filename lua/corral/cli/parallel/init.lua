@@ -13,6 +13,7 @@ local template = require "corral.cli.parallel.template"
 local input = require "corral.cli.parallel.input"
 local tsv = require "corral.cli.parallel.log"
 local progress = require "corral.workflow.progress"
+local sched = require "corral.cli.parallel.sched"
 
 local M = {}
 
@@ -94,7 +95,8 @@ function Run:emit(job)
   self:write_err(tagged(r.stderr or "", job.tag))
 end
 
--- -k: jobs print in input order; a job is printed once every earlier one has been.
+-- -k: jobs print in input order (ord: the Seq, or the place in --retry-failed's list); a job
+-- is printed once every earlier one has been.
 function Run:ready(seq, job)
   if not self.o.keep_order then return self:emit(job) end
   self.held[seq] = job
@@ -112,7 +114,7 @@ end
 -- --line-buffer: a job's own pipes, read as lines complete. The job in front (any job
 -- without -k) prints at once; the others keep their lines until their turn.
 function Run:live(job)
-  return not self.o.keep_order or job.seq == self.next_print
+  return not self.o.keep_order or job.ord == self.next_print
 end
 
 function Run:deliver(job, stream, text)
@@ -204,13 +206,21 @@ function Run:next_args()
   return flat
 end
 
--- next_job() -> job | nil (no more) | false (input not ready yet)
+-- next_job() -> job | nil (no more) | false (input not ready yet). Jobs put back by
+-- --memfree come first; --retry-failed's jobs come from the joblog, commands made.
 function Run:next_job()
+  if #self.requeue > 0 then return table.remove(self.requeue, 1) end
+  if self.fixed then
+    self.li = self.li + 1
+    local job = self.fixed[self.li]
+    if job then job.ord = self.li end
+    return job
+  end
   while true do
     local a = self:next_args()
     if not a then return a end
     self.seq = self.seq + 1
-    if not self.skip[self.seq] then return { seq = self.seq, args = a } end
+    if not self.skip[self.seq] then return { seq = self.seq, ord = self.seq, args = a } end
     self.nskipped = self.nskipped + 1
     self:ready(self.seq, SKIPPED)
   end
@@ -259,7 +269,7 @@ end
 
 function Run:start(job)
   job.slot = self:take_slot()
-  job.cmd = template.line(self.tpl, job.args, job.seq, job.slot)
+  job.cmd = job.cmd or template.line(self.tpl, job.args, job.seq, job.slot)
   job.tag = self:tag_of(job)
   job.receive = 0
   -- As GNU parallel, jobs see their sequence number and slot in the environment.
@@ -275,10 +285,14 @@ function Run:start(job)
       return
     end
     topts.stdout, topts.stderr = fds.out, fds.err
-    self.by_seq[job.seq] = job
+    self.by_seq[job.ord] = job
     if self.o.verbose then self:deliver(job, "out", job.cmd .. "\n") end
   end
-  job.future = self.pool:submit(job.cmd, topts)
+  local run = job.cmd
+  if self.nice then run = ("exec nice -n %d /bin/sh -c %s"):format(self.nice, template.quote(run)) end
+  job.t0 = core.now()
+  if self.gate then self.gate:started(job.t0) end
+  job.future = self.pool:submit(run, topts)
   self.running[job.future] = job
   self.nrunning = self.nrunning + 1
 end
@@ -312,17 +326,25 @@ end
 
 function Run:finish(job, r)
   self.slots[job.slot] = nil
-  if self.o.line_buffer then self:close_pipes(job); self.by_seq[job.seq] = nil end
-  if r.status == "cancelled" then     -- ended by --halt now or an interrupt: not a result
+  if self.o.line_buffer then self:close_pipes(job); self.by_seq[job.ord] = nil end
+  if r.status == "cancelled" and job.requeue then    -- --memfree: run it again later
+    self.requeue[#self.requeue + 1] = { seq = job.seq, ord = job.ord, args = job.args, cmd = job.cmd }
+    return
+  end
+  if r.status == "cancelled" and job.timed_out then  -- --timeout N%
+    r.status = "timeout"
+  elseif r.status == "cancelled" then -- ended by --halt now or an interrupt: not a result
     job.cancelled = true
-    return self:ready(job.seq, job)
+    return self:ready(job.ord, job)
   end
   job.record = r
   self.ndone = self.ndone + 1
   local failed = r.status ~= "ok"
   if failed then self.nfailed = self.nfailed + 1 end
+  if self.median and not failed then self.median:add(r.duration) end
   job.exitval, job.signal = gnu_status(r)
-  if r.status == "timeout" then
+  if job.timed_out and job.signal == 0 then job.signal = 15 end
+  if r.status == "timeout" and not job.timed_out then
     say("Warning: This job was killed because it timed out:")
     say("Warning: ", job.cmd)
   end
@@ -332,7 +354,7 @@ function Run:finish(job, r)
                      exitval = job.exitval, signal = job.signal, command = job.cmd })
   end
   if self.halt then self:halt_check(job, r) end
-  self:ready(job.seq, job)
+  self:ready(job.ord, job)
 end
 
 function Run:collect()
@@ -353,6 +375,8 @@ function Run:fill()
   local n = 0
   while not self.stop and not self.interrupted and not self.exhausted
         and self.nrunning < self.o.jobs do
+    local wait = self.gate and self.gate:wait(core.now()) or 0
+    if wait > 0 then self:wake_in(wait); break end
     local job = self:next_job()
     if job == nil then
       self.exhausted = true
@@ -365,6 +389,50 @@ function Run:fill()
     end
   end
   return n
+end
+
+-- wake_in(seconds): have loop.step return by then (a held-back start, a timeout to check).
+function Run:wake_in(seconds)
+  local at = core.now() + seconds
+  if self.wake and self.wake_at <= at then return end
+  if self.wake then loop.cancel_timer(self.wake) end
+  self.wake_at = at
+  self.wake = loop.timer(seconds, function() self.wake = nil end)
+end
+
+-- --timeout N%: end the jobs running longer than N% of the median runtime so far; GNU
+-- warns when it ends one.
+function Run:check_timeouts()
+  local limit = self.median:limit()
+  if not limit then return end
+  local now, soonest = core.now(), math.huge
+  for f, job in pairs(self.running) do
+    if not job.timed_out then
+      local left = job.t0 + limit - now
+      if left <= 0 then
+        say("Warning: This job was killed because it timed out:")
+        say("Warning: ", job.cmd)
+        job.timed_out = true
+        f:cancel()
+      elseif left < soonest then
+        soonest = left
+      end
+    end
+  end
+  if soonest < math.huge then self:wake_in(soonest) end
+end
+
+-- --memfree: below half of it, the youngest job is ended and queued again, as GNU does.
+function Run:check_memory()
+  if self.nrunning == 0 or not self.gate:short_of_memory() then return end
+  local young
+  for _, job in pairs(self.running) do
+    if not job.requeue and (not young or job.seq > young.seq) then young = job end
+  end
+  if not young then return end
+  say(("Warning: less than half of --memfree free: job %d ended, to run again later."):format(young.seq))
+  young.requeue = true
+  young.future:cancel()
 end
 
 function Run:exit_status()
@@ -387,6 +455,8 @@ function Run:loop()
   local release = loop.catch_signals(function(sig) self.interrupted = self.interrupted or sig end)
   while true do
     local ended = self:collect()
+    if self.median then self:check_timeouts() end
+    if self.o.memfree then self:check_memory() end
     local started = self:fill()
     self:update_bar()
     if self.nrunning == 0 and (self.exhausted or self.stop or self.interrupted) then break end
@@ -444,7 +514,7 @@ function M.run(o)
   local self = setmetatable({
     o = o, tpl = tpl, seq = 0, li = 0, skip = {}, nskipped = 0,
     running = {}, nrunning = 0, slots = {}, held = {}, next_print = 1, by_seq = {},
-    ndone = 0, nfailed = 0, input = inp,
+    ndone = 0, nfailed = 0, input = inp, requeue = {}, gate = sched.gate(o),
     per = o.max_args or o.max_replace or o.max_lines or 1,
   }, Run)
   if self.per == 0 then self.per = 1 end                        -- -N0 still reads one
@@ -453,18 +523,25 @@ function M.run(o)
                                                       bare = true })
   end
   if o.halt then self.halt = halt.parse(o.halt) end
+  if o.timeout and o.timeout.pct then self.median = sched.median_timeout(o.timeout.pct) end
+  if o.nice and o.nice ~= sched.niceness() then self.nice = o.nice - sched.niceness() end
+  if o.retry_failed then
+    local jobs, err = tsv.failed_jobs((o.joblog:gsub("^%+", "")))
+    if not jobs then say(err); return 255 end
+    self.fixed = jobs
+  end
   if o.resume or o.resume_failed then
     local done, err = tsv.done_seqs((o.joblog:gsub("^%+", "")), o.resume_failed)
     if not done then say(err); return 255 end
     self.skip = done
   end
   -- Percentages need the number of jobs: read all input first, as GNU parallel does.
-  if (self.halt and self.halt.percent) or o.shuf or o.xargs or o.xargs_context then
+  if not self.fixed and ((self.halt and self.halt.percent) or o.shuf or o.xargs or o.xargs_context) then
     self:prepare()
   end
   if self.halt and self.halt.percent then
     local n = 0
-    for i = 1, #self.list do if not self.skip[i] then n = n + 1 end end
+    for i = 1, #(self.list or self.fixed) do if not self.skip[i] then n = n + 1 end end
     self.halt:set_total(n)
   end
   if o.dry_run then return self:dry_run() end
@@ -472,18 +549,18 @@ function M.run(o)
     local path = o.joblog
     local append = path:sub(1, 1) == "+"
     if append then path = path:sub(2) end
-    local log, err = tsv.open(path, append, o.resume or o.resume_failed)
+    local log, err = tsv.open(path, append, o.resume or o.resume_failed or o.retry_failed)
     if not log then say(err); return 255 end
     self.log = log
   end
   local retries = 0
   if o.retries then retries = o.retries == 0 and INFINITE_RETRIES or o.retries - 1 end
   self.pool = corral.pool {
-    executor = "shell", size = o.jobs, timeout = o.timeout, retries = retries,
+    executor = "shell", size = o.jobs, timeout = o.timeout and o.timeout.seconds, retries = retries,
     termseq = o.termseq or GNU_TERMSEQ, on_interrupt = "cancel",
   }
   if o.bar then
-    local total = self.list and #self.list or (inp.total and math.ceil(inp.total / self.per))
+    local total = (self.fixed or self.list) and #(self.fixed or self.list) or (inp.total and math.ceil(inp.total / self.per))
     if total then
       for s in pairs(self.skip) do if s <= total then total = total - 1 end end
     end

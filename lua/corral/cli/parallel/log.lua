@@ -70,6 +70,28 @@ function M.done_seqs(path, ok_only)
   return done
 end
 
+-- failed_jobs(path) -> { { seq =, cmd = } } in Seq order | nil, message: --retry-failed's
+-- jobs, those whose last line in the joblog has a non-zero Exitval or Signal.
+function M.failed_jobs(path)
+  local fh, err = io.open(path, "rb")
+  if not fh then return nil, ("cannot read --joblog %s: %s"):format(path, err) end
+  fh:read("L")                                 -- the header
+  local last = {}
+  for line in fh:lines() do
+    local row = M.parse_line(line)
+    if row then last[row.seq] = row end
+  end
+  fh:close()
+  local seqs = {}
+  for seq, row in pairs(last) do
+    if row.exitval ~= 0 or row.signal ~= 0 then seqs[#seqs + 1] = seq end
+  end
+  table.sort(seqs)
+  local jobs = {}
+  for i, seq in ipairs(seqs) do jobs[i] = { seq = seq, args = {}, cmd = last[seq].command } end
+  return jobs
+end
+
 -- parse_line(line) -> row | nil: a job line as a table (for `corral joblog`).
 function M.parse_line(line)
   local f = {}
