@@ -62,6 +62,17 @@ local function same(args, stdin)
   return g, c
 end
 
+-- same_all{ args... }: several cases, every run started at once (GNU's start-up is CPU).
+local function same_all(list)
+  local hs = {}
+  for i, args in ipairs(list) do hs[i] = { start(gnu_cmd(args)), start(ours_cmd(args)) } end
+  for i, args in ipairs(list) do
+    local g, c = finish(hs[i][1]), finish(hs[i][2])
+    assert.are.equal(g.out, c.out, "stdout of: " .. args)
+    assert.are.equal(g.code, c.code, "exit status of: " .. args)
+  end
+end
+
 -- stderr without the program's own name ("parallel: " / "corral parallel: ").
 local function unprefixed(err)
   return (err:gsub("corral parallel: ", ""):gsub("parallel: ", ""))
@@ -167,19 +178,25 @@ describe("argument options, compared with GNU parallel", function()
   teardown(function() os.remove(f1); os.remove(f2); os.remove(f3); os.remove(f4) end)
 
   it("-n, -N, -N0: several arguments per job, {N} over all of them", function()
-    same("-k -n2 echo {1}={2}={3} {-1} / {} ::: a b c ::: 1 2")
-    same("-k -N2 echo {1}-{2} ::: a b c d e")
-    same("-k -N0 echo x{}y ::: a b")
+    same_all({
+      "-k -n2 echo {1}={2}={3} {-1} / {} ::: a b c ::: 1 2",
+      "-k -N2 echo {1}-{2} ::: a b c d e",
+      "-k -N0 echo x{}y ::: a b",
+    })
   end)
 
   it("-X and -m: arguments spread over the job slots, -X repeats the word", function()
-    same("-k -j2 -X echo pre{}post ::: a b ::: 1 2 3")
-    same("-k -j3 -m echo pre{}post ::: a b c d e f g")
+    same_all({
+      "-k -j2 -X echo pre{}post ::: a b ::: 1 2 3",
+      "-k -j3 -m echo pre{}post ::: a b c d e f g",
+    })
   end)
 
   it("-L, -I, -a twice, --arg-sep, --arg-file-sep", function()
-    same(("-k -L2 -a %s -a %s echo"):format(f2, f4))
-    same(("-k -I @@ --arg-sep ,, --arg-file-sep // echo x@@ {} {.} ,, a.x b.y // %s"):format(f4))
+    same_all({
+      ("-k -L2 -a %s -a %s echo"):format(f2, f4),
+      ("-k -I @@ --arg-sep ,, --arg-file-sep // echo x@@ {} {.} ,, a.x b.y // %s"):format(f4),
+    })
   end)
 
   it("-d with escapes, -E, --trim", function()
@@ -187,15 +204,18 @@ describe("argument options, compared with GNU parallel", function()
   end)
 
   it("--colsep (trimmed by default, as GNU), --header : with {name}", function()
-    same(("-k --colsep , echo {2}-{1}-{3}. :::: %s"):format(f1))
-    same(("-k --colsep '[,;]\\s*' --trim n echo {2}-{1}. :::: %s"):format(f1))
-    same(("-k --header : --colsep , echo {x}-{y}-{1}-{z} :::: %s"):format(f3))
-    same("-k --header : echo {foo}-{bar} ::: foo a b ::: bar 1")
+    same_all({
+      ("-k --colsep , echo {2}-{1}-{3}. :::: %s"):format(f1),
+      ("-k --colsep '[,;]\\s*' --trim n echo {2}-{1}. :::: %s"):format(f1),
+      ("-k --header : --colsep , echo {x}-{y}-{1}-{z} :::: %s"):format(f3),
+    })
   end)
 
   it("--link and :::+ link sources instead of crossing them", function()
-    same("-k --link echo ::: a b :::+ 1 2 3 ::: x y z w")
-    same("-k echo ::: a b c :::+ 1 2 ::: x y")
+    same_all({
+      "-k --link echo ::: a b :::+ 1 2 3 ::: x y z w",
+      "-k echo ::: a b c :::+ 1 2 ::: x y",
+    })
   end)
 
   it("--shuf: every job once, {#} in running order; -n2 in the joblog", function()
@@ -241,9 +261,9 @@ describe("scheduling options, compared with GNU parallel", function()
     assert.are.equal(255, ours("--retry-failed echo ::: 1").code)
   end)
 
-  it("--nice runs jobs at that niceness; --delay spaces their starts", function()
+  it("--nice runs jobs at that niceness; --delay spaces their starts (--load 100 lets them)", function()
     local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
-    local cmd = "-k -j3 --nice 7 --delay 0.25 --joblog %s 'echo {} $(nice)' ::: a b c"
+    local cmd = "-k -j3 --nice 7 --delay 0.25 --load 100 --joblog %s 'echo {} $(nice)' ::: a b c"
     local gh, ch = start(gnu_cmd(cmd:format(gl))), start(ours_cmd(cmd:format(cl)))
     local g, c = finish(gh), finish(ch)
     assert.are.same({ g.out, g.code }, { c.out, c.code })
@@ -279,8 +299,7 @@ describe("scheduling options, compared with GNU parallel", function()
   end)
 
   it("--memfree and --load hold jobs back until there is room", function()
-    same("-k --load 100 --memfree 1k echo ::: a b")
-    same("-k --load 0 echo ::: a b")                          -- GNU: 0 is no limit
+    same("-k --load 0 --memfree 1k echo ::: a b")             -- GNU: --load 0 is no limit
     -- More free memory than any machine has: no job starts in a second (then `timeout`
     -- ends both tools, status 124).
     local hs = { start("timeout 1 " .. gnu_cmd("--memfree 1P echo ::: a")),
@@ -289,5 +308,94 @@ describe("scheduling options, compared with GNU parallel", function()
       local r = finish(h)
       assert.are.same({ "", 124 }, { r.out, r.code })
     end
+  end)
+end)
+
+-- tree(dir) -> "relative/path=content" for every file under dir, sorted.
+local function tree(dir)
+  local out = {}
+  local p = io.popen("cd '" .. dir .. "' && find . -type f | LC_ALL=C sort")
+  for path in p:lines() do out[#out + 1] = path .. "=" .. (slurp(dir .. "/" .. path) or "?") end
+  p:close()
+  return out
+end
+
+-- The rows of a --results CSV/TSV with Starttime and JobRuntime blanked (they are timings).
+local function untimed(text, sep)
+  return (text:gsub("\n(%d+)" .. sep .. ":" .. sep .. "[%d.]+" .. sep .. "[%d.]+" .. sep, "\n%1" .. sep .. ":" .. sep .. "T" .. sep .. "T" .. sep))
+end
+
+describe("--results and --files, compared with GNU parallel", function()
+  it("--results DIR: GNU's layout, with the issue's command line (-j8 --eta -n2 --colsep ,)", function()
+    local in_csv = tmpfile("in.csv")
+    spit(in_csv, "a,b/c\nd,\ne f,g\\h\n")
+    local gd, cd = tmpfile("gdir"), tmpfile("cdir")
+    local cmd = "-j8 --eta --results %s -n2 --colsep , 'echo {1}-{2}; echo e{4} >&2' :::: " .. in_csv
+    local gh, ch = start(gnu_cmd(cmd:format(gd))), start(ours_cmd(cmd:format(cd)))
+    local g, c = finish(gh), finish(ch)
+    assert.are.same({ g.out, g.code }, { c.out, c.code })
+    assert.are.equal("", c.out)
+    assert.are.equal("", c.err)                               -- --eta: stderr is no terminal
+    local t = tree(cd)
+    assert.are.same(tree(gd), t)
+    assert.are.equal(6, #t)                                   -- two jobs: seq, stdout, stderr
+    assert.are.same({ "./1/a/2/b\\_c/1/d/2/seq=1", "./1/a/2/b\\_c/1/d/2/stderr=e\n",
+                      "./1/a/2/b\\_c/1/d/2/stdout=a-b/c\n" }, { t[1], t[2], t[3] })
+    os.execute("rm -rf '" .. gd .. "' '" .. cd .. "'")
+    os.remove(in_csv)
+  end)
+
+  it("--results DIR with --header: named and sorted levels, odd values, joblog Receive", function()
+    local gd, cd, gl, cl = tmpfile("gdir"), tmpfile("cdir"), tmpfile("g.tsv"), tmpfile("c.tsv")
+    local cmd = "-k --header : --results %s --joblog %s 'echo {foo}{bar}' ::: foo 'a/b' '' ::: bar 'x\\y' 'c\td'"
+    local gh = start(gnu_cmd(cmd:format(gd, gl)))
+    local ch = start(ours_cmd(cmd:format(cd, cl)))
+    local g, c = finish(gh), finish(ch)
+    assert.are.same({ g.out, g.code }, { c.out, c.code })
+    assert.are.same(tree(gd), tree(cd))
+    assert.are.same(stable(joblog(gl)), stable(joblog(cl)))
+    os.execute("rm -rf '" .. gd .. "' '" .. cd .. "'")
+    os.remove(gl); os.remove(cl)
+  end)
+
+  it("--results F.csv and F.tsv: GNU's columns and quoting", function()
+    local files, hs = {}, {}
+    for _, ext in ipairs({ "csv", "tsv" }) do
+      local gf, cf = tmpfile("g") .. "." .. ext, tmpfile("c") .. "." .. ext
+      local cmd = "-k --results %s 'echo {1}; echo \"q\\\"{2}\" >&2; exit {2}' ::: 'a,b' 'c d' ::: 0 1"
+      hs[#hs + 1] = { start(gnu_cmd(cmd:format(gf))), start(ours_cmd(cmd:format(cf))) }
+      files[#files + 1] = { gf, cf, ext == "csv" and "," or "\t" }
+    end
+    for i, pair in ipairs(hs) do
+      local g, c = finish(pair[1]), finish(pair[2])
+      assert.are.same({ g.out, g.code }, { c.out, c.code })
+      assert.are.equal(2, c.code)
+      local gf, cf, sep = table.unpack(files[i])
+      local ctext = slurp(cf)
+      assert.are.equal(untimed(slurp(gf), sep), untimed(ctext, sep))
+      assert.is_truthy(ctext:find('"q""0\n"', 1, true), ctext)
+      os.remove(gf); os.remove(cf)
+    end
+  end)
+
+  it("--files: the name of a file holding each job's stdout", function()
+    local g, c = both("-k --files 'echo {}; echo e >&2' ::: a b")
+    assert.are.same({ g.err, g.code }, { c.err, c.code })
+    local function contents(out)
+      local t = {}
+      for name in out:gmatch("([^\n]+)\n") do t[#t + 1] = slurp(name); os.remove(name) end
+      return t
+    end
+    assert.are.same({ "a\n", "b\n" }, contents(g.out))
+    assert.are.same({ "a\n", "b\n" }, contents(c.out))
+  end)
+
+  it("--progress and --eta draw on a terminal only", function()
+    local c = ours("--progress --eta -j2 true ::: 1 2 3")
+    assert.are.same({ "", "", 0 }, { c.out, c.err, c.code })
+    local t = finish(start("script -qfc \"" .. ours_cmd("--eta -j2 true ::: 1 2 3") .. "\" /dev/null"))
+    assert.are.equal(0, t.code)
+    assert.is_truthy(t.out:find("Computers / CPU cores / Max jobs to run", 1, true), t.out)
+    assert.is_truthy(t.out:find("ETA: 0s Left: 0 AVG: [%d.]+s  local:0/3/100%%/[%d.]+s %s*\r?\n$"), t.out)
   end)
 end)

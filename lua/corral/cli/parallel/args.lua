@@ -83,14 +83,15 @@ local LONG = {
   trim = "trim", header = "header", link = "link", xapply = "link", shuf = "shuf",
   sshlogin = "sshlogin", sshloginfile = "sshlogin", slf = "sshlogin",
   delay = "delay", nice = "nice", memfree = "memfree", load = "load",
-  ["retry-failed"] = "retry_failed",
+  ["retry-failed"] = "retry_failed", results = "results", res = "results", files = "files",
+  progress = "progress", eta = "eta",
 }
 local VALUE = { jobs = true, arg_file = true, timeout = true, termseq = true, retries = true,
                 halt = true, joblog = true, tagstring = true, max_args = true,
                 max_replace = true, max_lines = true, replace = true, delimiter = true,
                 eof = true, colsep = true, trim = true, header = true, arg_sep = true,
                 arg_file_sep = true, sshlogin = true, delay = true, nice = true, memfree = true,
-                load = true }
+                load = true, results = true }
 
 -- The number of job slots for a -j value, or nil, why.
 function M.jobs(v, ncpu)
@@ -339,6 +340,7 @@ function M.parse(argv)
   end
   if o.null then o.delimiter = "\0" end
   if o.trim == nil then o.trim = o.colsep and "lr" or "n" end
+  if o.header and not o.colsep then o.colsep = "\t" end    -- GNU: --header splits at TABs
   o.jobs = o.jobs or NCPU
   return o
 end

@@ -14,12 +14,13 @@ local input = require "corral.cli.parallel.input"
 local tsv = require "corral.cli.parallel.log"
 local progress = require "corral.workflow.progress"
 local sched = require "corral.cli.parallel.sched"
+local results = require "corral.cli.parallel.results"
+local meter = require "corral.cli.parallel.meter"
 
 local M = {}
 
 local GNU_TERMSEQ = "TERM,200,TERM,100,TERM,50,KILL,25"
 local INFINITE_RETRIES = 1 << 31      -- GNU's --retries 0
-local SKIPPED = {}                    -- a job --resume left out (keeps -k's order)
 
 local function say(...) io.stderr:write("corral parallel: ", ...); io.stderr:write("\n") end
 
@@ -38,19 +39,6 @@ end
 
 local MAX_LINE = 120000     -- -X/-m: a command line stays under Linux's 131072-byte argument
 
--- tagged(s, tag): every line of s prefixed with tag (a last partial line too).
-local function tagged(s, tag)
-  if not tag or s == "" then return s end
-  local parts, pos, n = {}, 1, #s
-  while pos <= n do
-    local e = s:find("\n", pos, true) or n
-    parts[#parts + 1] = tag
-    parts[#parts + 1] = s:sub(pos, e)
-    pos = e + 1
-  end
-  return table.concat(parts)
-end
-
 -- Exitval and Signal as GNU's joblog has them.
 local function gnu_status(r)
   local sig = r.signal and core.signum(r.signal) or 0
@@ -62,124 +50,10 @@ end
 
 local Run = {}
 Run.__index = Run
-
-function Run:write_out(s)
-  if s == "" then return end
-  if self.bar then self.bar:clear() end
-  io.stdout:write(s)
-  io.stdout:flush()
-end
-
-function Run:write_err(s)
-  if s == "" then return end
-  if self.bar then self.bar:clear() end
-  io.stderr:write(s)
-end
-
--- Output ---------------------------------------------------------------------------------
-
--- What --tag or --tagstring puts before a job's lines.
-function Run:tag_of(job)
-  if self.tagtpl then return template.line(self.tagtpl, job.args, job.seq, job.slot) .. "\t" end
-  if self.o.tag then return template.tag(job.args) end
-end
-
--- A finished job's output, whole (the default, GNU's --group).
-function Run:emit(job)
-  local r = job.record
-  if job == SKIPPED or job.cancelled or not r then return end
-  if self.o.line_buffer then return self:flush_held(job) end
-  if self.o.ungroup then return end
-  if self.o.verbose then self:write_out(tagged(job.cmd .. "\n", job.tag)) end
-  self:write_out(tagged(r.stdout or "", job.tag))
-  self:write_err(tagged(r.stderr or "", job.tag))
-end
-
--- -k: jobs print in input order (ord: the Seq, or the place in --retry-failed's list); a job
--- is printed once every earlier one has been.
-function Run:ready(seq, job)
-  if not self.o.keep_order then return self:emit(job) end
-  self.held[seq] = job
-  while self.held[self.next_print] do
-    local j = self.held[self.next_print]
-    self.held[self.next_print] = nil
-    self:emit(j)
-    self.next_print = self.next_print + 1
-    -- --line-buffer -k: the next job in order now prints as its lines come.
-    local live = self.by_seq[self.next_print]
-    if live then self:flush_held(live) end
-  end
-end
-
--- --line-buffer: a job's own pipes, read as lines complete. The job in front (any job
--- without -k) prints at once; the others keep their lines until their turn.
-function Run:live(job)
-  return not self.o.keep_order or job.ord == self.next_print
-end
-
-function Run:deliver(job, stream, text)
-  if text == "" then return end
-  if self:live(job) then
-    if stream == "out" then self:write_out(tagged(text, job.tag))
-    else self:write_err(tagged(text, job.tag)) end
-  else
-    job.held[#job.held + 1] = { stream, text }
-  end
-end
-
-function Run:flush_held(job)
-  local held = job.held
-  if not held or #held == 0 then return end
-  job.held = {}
-  for _, h in ipairs(held) do self:deliver(job, h[1], h[2]) end
-end
-
-local function on_pipe(self, job, s, final)
-  while s.fd do
-    local data = core.read(s.fd, 65536)
-    if data == false then
-      if not final then return end
-      data = ""                       -- a writer escaped the group: stop at what we have
-    end
-    if not data or data == "" then
-      loop.close(s.fd); s.fd = nil
-      break
-    end
-    job.receive = job.receive + #data
-    local buf = s.buf .. data
-    local last = buf:match(".*()\n")
-    if last then
-      self:deliver(job, s.name, buf:sub(1, last))
-      buf = buf:sub(last + 1)
-    end
-    s.buf = buf
-  end
-  if not s.fd and s.buf ~= "" then
-    self:deliver(job, s.name, s.buf)  -- a last line without its newline, as it is
-    s.buf = ""
-  end
-end
-
-function Run:open_pipes(job)
-  job.held, job.streams = {}, {}
-  local fds = {}
-  for _, name in ipairs({ "out", "err" }) do
-    local r, w = core.pipe()
-    if not r then return nil, w end
-    local s = { name = name, fd = r, w = w, buf = "" }
-    job.streams[#job.streams + 1] = s
-    fds[name] = w
-    loop.watch(r, function() on_pipe(self, job, s, false) end)
-  end
-  return fds
-end
-
-function Run:close_pipes(job)
-  for _, s in ipairs(job.streams or {}) do
-    if s.w then core.close(s.w); s.w = nil end
-    on_pipe(self, job, s, true)
-  end
-end
+local output = require "corral.cli.parallel.output"
+for k, f in pairs(output.methods) do Run[k] = f end
+local tagged = output.tagged
+local SKIPPED = output.SKIPPED
 
 -- Jobs ------------------------------------------------------------------------------------
 
@@ -199,9 +73,9 @@ function Run:next_args()
     recs[#recs + 1] = r
   end
   if #recs == 0 then return nil end
-  if self.o.max_replace == 0 then return {} end
-  if #recs == 1 then return recs[1] end
-  local flat = {}
+  if self.o.max_replace == 0 then return { recs = recs } end
+  if #recs == 1 then recs[1].recs = recs; return recs[1] end
+  local flat = { recs = recs }
   for _, r in ipairs(recs) do for _, v in ipairs(r) do flat[#flat + 1] = v end end
   return flat
 end
@@ -244,7 +118,7 @@ function Run:prepare()
   local list, cur, len = {}, {}, base
   local function flush()
     if #cur == 0 then return end
-    local flat = {}
+    local flat = { recs = cur }
     if o.max_replace ~= 0 then
       for _, r in ipairs(cur) do for _, v in ipairs(r) do flat[#flat + 1] = v end end
     end
@@ -274,7 +148,15 @@ function Run:start(job)
   job.receive = 0
   -- As GNU parallel, jobs see their sequence number and slot in the environment.
   local topts = { env = { PARALLEL_SEQ = tostring(job.seq), PARALLEL_JOBSLOT = tostring(job.slot) } }
-  if self.o.ungroup then
+  if self.results then
+    local paths, err = self.results:paths(job)
+    if not paths then
+      say(err)
+      self.stop = "error"
+      return
+    end
+    topts.stdout, topts.stderr = paths.stdout, paths.stderr
+  elseif self.o.ungroup then
     if self.o.verbose then self:write_out(tagged(job.cmd .. "\n", job.tag)) end
     topts.stdout, topts.stderr = "inherit", "inherit"
   elseif self.o.line_buffer then
@@ -348,7 +230,11 @@ function Run:finish(job, r)
     say("Warning: This job was killed because it timed out:")
     say("Warning: ", job.cmd)
   end
-  if not self.o.line_buffer and not self.o.ungroup then job.receive = #(r.stdout or "") end
+  if self.results then
+    job.receive = self.results:receive(job, r)
+  elseif not self.o.line_buffer and not self.o.ungroup then
+    job.receive = #(r.stdout or "")
+  end
   if self.log then
     self.log:write({ seq = job.seq, start = r.start, duration = r.duration, receive = job.receive,
                      exitval = job.exitval, signal = job.signal, command = job.cmd })
@@ -518,6 +404,9 @@ function M.run(o)
     per = o.max_args or o.max_replace or o.max_lines or 1,
   }, Run)
   if self.per == 0 then self.per = 1 end                        -- -N0 still reads one
+  local res, rerr = results.new(o, inp.names)
+  if rerr then say(rerr); return 255 end
+  self.results = res
   if o.tagstring then
     self.tagtpl = template.compile({ o.tagstring }, { replace = o.replace, names = inp.names,
                                                       bare = true })
@@ -559,17 +448,19 @@ function M.run(o)
     executor = "shell", size = o.jobs, timeout = o.timeout and o.timeout.seconds, retries = retries,
     termseq = o.termseq or GNU_TERMSEQ, on_interrupt = "cancel",
   }
-  if o.bar then
+  if o.bar or o.progress or o.eta then
     local total = (self.fixed or self.list) and #(self.fixed or self.list) or (inp.total and math.ceil(inp.total / self.per))
     if total then
       for s in pairs(self.skip) do if s <= total then total = total - 1 end end
     end
     self.total = total
-    self.bar = progress.new({ total = total, stream = io.stderr })
+    if o.progress or o.eta then self.bar = meter.new(o.jobs, o.eta)
+    else self.bar = progress.new({ total = total, stream = io.stderr }) end
     if not self.bar.on then self.bar = nil end
   end
   self:loop()
   if self.log then self.log:close() end
+  if self.results then self.results:close() end
   io.stdout:flush()
   return self:exit_status()
 end

@@ -99,8 +99,15 @@ local function parse_word(w, pieces, opts)
          and not (rep and num == "" and suffix == "") then
         tok, after = { fn = FN[suffix], pos = tonumber(num) }, close
       elseif opts.names then
-        local name, nclose = w:match("^{([^{}]+)}()", open)
-        if name and opts.names[name] then tok, after = { fn = FN[""], pos = opts.names[name] }, nclose end
+        local inner, nclose = w:match("^{([^{}]+)}()", open)
+        -- {name} and {name.} {name/} {name//} {name/.}: the exact name first, as GNU does.
+        for _, suffix in ipairs({ "", "/.", "//", "/", "." }) do
+          local name = inner and (suffix == "" and inner or inner:sub(-#suffix) == suffix and inner:sub(1, -#suffix - 1))
+          if name and opts.names[name] then
+            tok, after = { fn = FN[suffix], pos = opts.names[name] }, nclose
+            break
+          end
+        end
       end
     end
     if tok then
