@@ -246,6 +246,39 @@ describe("argument options, compared with GNU parallel", function()
 end)
 
 describe("scheduling options, compared with GNU parallel", function()
+  it("-j N%, -j +N, -j 0: as many jobs at once as GNU's (the joblog's overlaps)", function()
+    -- Jobs at once: the most jobs whose [start, end] hold one instant, from the joblog.
+    local function most_at_once(path)
+      local rows, most = joblog(path), 0
+      for _, a in pairs(rows) do
+        local t, n = tonumber(a[3]), 0
+        for _, b in pairs(rows) do
+          local s = tonumber(b[3])
+          if s <= t and t < s + tonumber(b[4]) then n = n + 1 end
+        end
+        most = math.max(most, n)
+      end
+      return most
+    end
+    local runs = {}
+    for _, j in ipairs({ "150%", "+1", "0" }) do
+      local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
+      local cmd = "-j " .. j .. " --joblog "
+      local tail = " sleep ::: 0.6 0.6 0.6 0.6 0.6 0.6"
+      runs[#runs + 1] = { j, gl, cl, start(gnu_cmd(cmd .. gl .. tail)), start(ours_cmd(cmd .. cl .. tail)) }
+    end
+    local ncpu = core.ncpu()
+    local want = { ["150%"] = math.min(6, ncpu * 3 // 2), ["+1"] = math.min(6, ncpu + 1), ["0"] = 6 }
+    for _, r in ipairs(runs) do
+      local j, gl, cl = r[1], r[2], r[3]
+      local g, c = finish(r[4]), finish(r[5])
+      assert.are.same({ g.code, c.code }, { 0, 0 })
+      assert.are.equal(want[j], most_at_once(cl), "-j " .. j)
+      assert.are.equal(most_at_once(gl), most_at_once(cl), "-j " .. j)
+      os.remove(gl); os.remove(cl)
+    end
+  end)
+
   it("--retry-failed reruns the joblog's failed commands, whatever the command line says", function()
     local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
     for _, step in ipairs({ "-k --joblog %s 'echo {}; exit {}' ::: 0 1 2",

@@ -43,13 +43,23 @@ Replacement strings: {} {.} {/} {//} {/.} {#} {%} and {N} {N.} {N/} {N//} {N/.};
       --header :       the first input of each source names it ({name})
       --link           link the sources (wrapping the shorter ones) instead of crossing
       --shuf           run the jobs in random order
-      --timeout T      end a job after T seconds (suffixes s m h d: 1.5m, 1h30m)
+      --timeout T      end a job after T seconds (suffixes s m h d: 1.5m, 1h30m), or
+                       T% of the median runtime of the jobs that succeeded
       --termseq SEQ    how a job is ended (default TERM,200,TERM,100,TERM,50,KILL,25)
       --retries N      run a failing job up to N times in all (0 = forever)
       --halt SPEC      now|soon,fail|success|done=N|N%; legacy 0 1 2 -1 -2
       --joblog FILE    GNU parallel's TSV job log (+FILE appends)
       --resume         skip jobs already in the job log
       --resume-failed  rerun jobs that failed in the job log, then the rest
+      --delay T        start jobs at least T seconds apart
+      --nice N         run jobs at niceness N
+      --load MAX       start jobs only while fewer than MAX processes run (N% of CPUs)
+      --memfree SIZE   start jobs only while more than SIZE is free (1G, 500M)
+      --retry-failed   rerun the failed commands of --joblog FILE
+      --results DIR    each job's stdout, stderr and seq in DIR/1/ARG/...; F.csv, F.tsv:
+                       a table of jobs and their output
+      --files          each job's stdout in a temporary file; print its name
+      --progress/--eta GNU's status on stderr (only when it is a terminal)
       --bar            progress line on stderr (only when it is a terminal)
       --dry-run        print the commands instead of running them
   -q, --quote          quote COMMAND too (no shell syntax in it)
