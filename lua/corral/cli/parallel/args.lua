@@ -245,7 +245,8 @@ local function check_value(key, v)
     if d == "" then return nil, "an empty delimiter" end
     return d
   end
-  if v == "" and key ~= "eof" and key ~= "tagstring" then return nil, "an empty value" end
+  if key == "eof" and v == "" then return false end          -- -E '': no end string
+  if v == "" and key ~= "tagstring" then return nil, "an empty value" end
   return v
 end
 

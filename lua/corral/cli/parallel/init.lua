@@ -80,10 +80,9 @@ function Run:next_args()
   return flat
 end
 
--- next_job() -> job | nil (no more) | false (input not ready yet). Jobs put back by
--- --memfree come first; --retry-failed's jobs come from the joblog, commands made.
+-- next_job() -> job | nil (no more) | false (input not ready yet). --retry-failed's jobs
+-- come from the joblog, commands made.
 function Run:next_job()
-  if #self.requeue > 0 then return table.remove(self.requeue, 1) end
   if self.fixed then
     self.li = self.li + 1
     local job = self.fixed[self.li]
@@ -209,10 +208,6 @@ end
 function Run:finish(job, r)
   self.slots[job.slot] = nil
   if self.o.line_buffer then self:close_pipes(job); self.by_seq[job.ord] = nil end
-  if r.status == "cancelled" and job.requeue then    -- --memfree: run it again later
-    self.requeue[#self.requeue + 1] = { seq = job.seq, ord = job.ord, args = job.args, cmd = job.cmd }
-    return
-  end
   if r.status == "cancelled" and job.timed_out then  -- --timeout N%
     r.status = "timeout"
   elseif r.status == "cancelled" then -- ended by --halt now or an interrupt: not a result
@@ -308,19 +303,6 @@ function Run:check_timeouts()
   if soonest < math.huge then self:wake_in(soonest) end
 end
 
--- --memfree: below half of it, the youngest job is ended and queued again, as GNU does.
-function Run:check_memory()
-  if self.nrunning == 0 or not self.gate:short_of_memory() then return end
-  local young
-  for _, job in pairs(self.running) do
-    if not job.requeue and (not young or job.seq > young.seq) then young = job end
-  end
-  if not young then return end
-  say(("Warning: less than half of --memfree free: job %d ended, to run again later."):format(young.seq))
-  young.requeue = true
-  young.future:cancel()
-end
-
 function Run:exit_status()
   if self.interrupted or self.stop == "error" then return 255 end
   local p = self.halt
@@ -342,7 +324,6 @@ function Run:loop()
   while true do
     local ended = self:collect()
     if self.median then self:check_timeouts() end
-    if self.o.memfree then self:check_memory() end
     local started = self:fill()
     self:update_bar()
     if self.nrunning == 0 and (self.exhausted or self.stop or self.interrupted) then break end
@@ -363,7 +344,7 @@ function Run:dry_run()
       break
     else
       job.slot = (job.seq - 1) % self.o.jobs + 1
-      local line = template.line(self.tpl, job.args, job.seq, job.slot)
+      local line = job.cmd or template.line(self.tpl, job.args, job.seq, job.slot)
       io.stdout:write(self:tag_of(job) or "", line, "\n")
     end
   end
@@ -400,7 +381,7 @@ function M.run(o)
   local self = setmetatable({
     o = o, tpl = tpl, seq = 0, li = 0, skip = {}, nskipped = 0,
     running = {}, nrunning = 0, slots = {}, held = {}, next_print = 1, by_seq = {},
-    ndone = 0, nfailed = 0, input = inp, requeue = {}, gate = sched.gate(o),
+    ndone = 0, nfailed = 0, input = inp, gate = sched.gate(o),
     per = o.max_args or o.max_replace or o.max_lines or 1,
   }, Run)
   if self.per == 0 then self.per = 1 end                        -- -N0 still reads one

@@ -173,7 +173,7 @@ function Results:row(job, r)
     self.fh:write(table.concat(fields, sep), "\n")
     fields = {}
   end
-  add(job.seq); add(":"); add(("%.3f"):format(r.start)); add(("%.3f"):format(r.duration))
+  add(job.seq); add(":"); add(("%.3f"):format(r.start or 0)); add(("%.3f"):format(r.duration or 0))
   add(0); add(job.receive); add(job.exitval); add(job.signal); add(job.cmd)
   for n = 1, #args do add(args[n]) end
   add(r.stdout); add(r.stderr)

@@ -63,11 +63,6 @@ end
 
 function Gate:started(now) self.last = now end
 
--- --memfree: below half of it, GNU ends the youngest job and queues it again.
-function Gate:short_of_memory()
-  return self.memfree ~= nil and M.memfree() < self.memfree / 2
-end
-
 local Median = {}
 Median.__index = Median
 
