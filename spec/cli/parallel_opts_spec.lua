@@ -411,16 +411,23 @@ describe("--results and --files, compared with GNU parallel", function()
     end
   end)
 
-  it("--files: the name of a file holding each job's stdout", function()
-    local g, c = both("-k --files 'echo {}; echo e >&2' ::: a b")
+  it("--files, --tmpdir: the name of a file holding each job's stdout", function()
+    local dir = tmpfile("tmpdir")
+    assert(core.mkdir(dir))
+    local g, c = both("-k --files --tmpdir " .. dir .. " 'echo {}; echo e >&2' ::: a b")
     assert.are.same({ g.err, g.code }, { c.err, c.code })
     local function contents(out)
       local t = {}
-      for name in out:gmatch("([^\n]+)\n") do t[#t + 1] = slurp(name); os.remove(name) end
+      for name in out:gmatch("([^\n]+)\n") do
+        assert.is_truthy(name:match("^" .. dir:gsub("%p", "%%%0") .. "/par%w%w%w%w%w%.par$"), name)
+        t[#t + 1] = slurp(name)
+        os.remove(name)
+      end
       return t
     end
     assert.are.same({ "a\n", "b\n" }, contents(g.out))
     assert.are.same({ "a\n", "b\n" }, contents(c.out))
+    os.remove(dir)
   end)
 
   it("--progress and --eta draw on a terminal only", function()

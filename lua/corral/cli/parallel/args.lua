@@ -59,6 +59,7 @@ Replacement strings: {} {.} {/} {//} {/.} {#} {%} and {N} {N.} {N/} {N//} {N/.};
       --results DIR    each job's stdout, stderr and seq in DIR/1/ARG/...; F.csv, F.tsv:
                        a table of jobs and their output
       --files          each job's stdout in a temporary file; print its name
+      --tmpdir DIR     where --files puts them (default $TMPDIR or /tmp)
       --progress/--eta GNU's status on stderr (only when it is a terminal)
       --bar            progress line on stderr (only when it is a terminal)
       --dry-run        print the commands instead of running them
@@ -94,14 +95,14 @@ local LONG = {
   sshlogin = "sshlogin", sshloginfile = "sshlogin", slf = "sshlogin",
   delay = "delay", nice = "nice", memfree = "memfree", load = "load",
   ["retry-failed"] = "retry_failed", results = "results", res = "results", files = "files",
-  progress = "progress", eta = "eta",
+  progress = "progress", eta = "eta", tmpdir = "tmpdir", tempdir = "tmpdir",
 }
 local VALUE = { jobs = true, arg_file = true, timeout = true, termseq = true, retries = true,
                 halt = true, joblog = true, tagstring = true, max_args = true,
                 max_replace = true, max_lines = true, replace = true, delimiter = true,
                 eof = true, colsep = true, trim = true, header = true, arg_sep = true,
                 arg_file_sep = true, sshlogin = true, delay = true, nice = true, memfree = true,
-                load = true, results = true }
+                load = true, results = true, tmpdir = true }
 
 -- The number of job slots for a -j value, or nil, why.
 function M.jobs(v, ncpu)

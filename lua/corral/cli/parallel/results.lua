@@ -101,7 +101,8 @@ end
 function Results:paths(job)
   if self.kind == "csv" then return {} end
   if self.kind == "files" then
-    local name = os.tmpname()
+    local name, err = self:tmpfile()
+    if not name then return nil, err end
     job.files_name = name
     return { stdout = name, stderr = "null" }
   end
@@ -136,6 +137,31 @@ function Results:paths(job)
   if not ok then return nil, why end
   job.results_out = out
   return { stdout = out, stderr = err }
+end
+
+-- tmpfile() -> a new empty file's name, GNU's TMPDIR/parXXXXX.par (--tmpdir, $TMPDIR or
+-- /tmp) | nil, message. A name taken meanwhile is skipped: the file is created by the first
+-- open that finds it absent.
+local CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+function Results:tmpfile()
+  local dir = self.o.tmpdir or os.getenv("TMPDIR") or "/tmp"
+  for _ = 1, 100 do
+    local t = {}
+    for i = 1, 5 do
+      local k = math.random(#CHARS)
+      t[i] = CHARS:sub(k, k)
+    end
+    local name = ("%s/par%s.par"):format(dir, table.concat(t))
+    local probe = io.open(name, "rb")
+    if probe then
+      probe:close()
+    else
+      local ok, err = write(name, "")
+      if not ok then return nil, ("cannot write in --tmpdir %s: %s"):format(dir, err) end
+      return name
+    end
+  end
+  return nil, "no free temporary file name in " .. dir
 end
 
 -- What is printed for a finished job instead of its output (--files: its file's name).
