@@ -439,3 +439,42 @@ describe("--results and --files, compared with GNU parallel", function()
     assert.is_truthy(t.out:find("ETA: 0s Left: 0 AVG: [%d.]+s  local:0/3/100%%/[%d.]+s %s*\r?\n$"), t.out)
   end)
 end)
+
+describe("--pipe, compared with GNU parallel", function()
+  it("--block, -N, --recstart, --recend, --tee: the same blocks to the jobs", function()
+    local nums = {}
+    for i = 1, 100 do nums[i] = tostring(i) end
+    local seq = table.concat(nums, "\n") .. "\n"
+    local recs = "a>x\nb>y\n>z\n--\nq\n--\n"
+    local cases = {
+      { "-k --pipe --block 50 wc -c", seq },
+      { "-k --pipe -N3 'echo $(cat)'", seq },
+      { "-k --pipe --recstart '>' -N1 'echo [$(cat)]'", recs },
+      { "-k --pipe --recend '\\n--\\n' -N1 'echo [$(cat)]'", recs },
+      { "-k --pipe --tee 'echo {}: $(cat | wc -l)' ::: a b", seq },
+    }
+    local hs = {}
+    for i, c in ipairs(cases) do hs[i] = { start(gnu_cmd(c[1]), c[2]), start(ours_cmd(c[1]), c[2]) } end
+    for i, c in ipairs(cases) do
+      local g, o = finish(hs[i][1]), finish(hs[i][2])
+      assert.are.same({ g.out, g.code }, { o.out, o.code }, c[1])
+      assert.are_not.equal("", o.out, c[1])
+    end
+  end)
+
+  it("--pipe: joblog Send is the block's bytes; a job that stops reading ends its block", function()
+    local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
+    local cmd = "-k -j2 --pipe -N2 --joblog %s cat"
+    local gh = start(gnu_cmd(cmd:format(gl)), "1\n2\n3\n")
+    local ch = start(ours_cmd(cmd:format(cl)), "1\n2\n3\n")
+    local g, c = finish(gh), finish(ch)
+    assert.are.same({ g.out, g.code }, { c.out, c.code })
+    assert.are.same(stable(joblog(gl)), stable(joblog(cl)))
+    assert.are.same({ "4", "2" }, { joblog(cl)[1][5], joblog(cl)[2][5] })
+    os.remove(gl); os.remove(cl)
+    -- 3 MB of input, 1 MB blocks to jobs that read one line: each job ends, no hang.
+    local big = ("x"):rep(1023) .. "\n"
+    c = ours("-k --pipe 'head -n1 | wc -c'", big:rep(3 * 1024))
+    assert.are.same({ "1024\n1024\n1024\n", 0 }, { c.out, c.code })
+  end)
+end)

@@ -62,6 +62,9 @@ Replacement strings: {} {.} {/} {//} {/.} {#} {%} and {N} {N.} {N/} {N//} {N/.};
       --tmpdir DIR     where --files puts them (default $TMPDIR or /tmp)
       --progress/--eta GNU's status on stderr (only when it is a terminal)
       --bar            progress line on stderr (only when it is a terminal)
+      --pipe           cut stdin into blocks, each a job's stdin: --block SIZE (1M),
+                       -N N records a block, --recend STR ("\n"), --recstart STR;
+                       --tee: all of stdin to every job (one per input)
       --dry-run        print the commands instead of running them
   -q, --quote          quote COMMAND too (no shell syntax in it)
       --version        corral's version
@@ -96,13 +99,16 @@ local LONG = {
   delay = "delay", nice = "nice", memfree = "memfree", load = "load",
   ["retry-failed"] = "retry_failed", results = "results", res = "results", files = "files",
   progress = "progress", eta = "eta", tmpdir = "tmpdir", tempdir = "tmpdir",
+  pipe = "pipe", spreadstdin = "pipe", block = "block", ["block-size"] = "block",
+  recstart = "recstart", recend = "recend", tee = "tee",
 }
 local VALUE = { jobs = true, arg_file = true, timeout = true, termseq = true, retries = true,
                 halt = true, joblog = true, tagstring = true, max_args = true,
                 max_replace = true, max_lines = true, replace = true, delimiter = true,
                 eof = true, colsep = true, trim = true, header = true, arg_sep = true,
                 arg_file_sep = true, sshlogin = true, delay = true, nice = true, memfree = true,
-                load = true, results = true, tmpdir = true }
+                load = true, results = true, tmpdir = true, block = true, recstart = true,
+                recend = true }
 
 -- The number of job slots for a -j value, or nil, why.
 function M.jobs(v, ncpu)
@@ -211,6 +217,13 @@ local function check_value(key, v)
     return math.max(-20, math.min(19, tonumber(v)))
   end
   if key == "memfree" then return M.size(v) end
+  if key == "block" then
+    local n, why = M.size(v)
+    if not n then return nil, why end
+    if n < 1 then return nil, "at least one byte" end
+    return math.floor(n)
+  end
+  if key == "recstart" or key == "recend" then return M.unescape(v) end
   if key == "load" then
     local n, pct = v:match("^(%d+%.?%d*)(%%?)$")
     if not n then return nil, "a number or N% of the CPUs expected" end
@@ -247,6 +260,7 @@ local function check_value(key, v)
     return d
   end
   if key == "eof" and v == "" then return false end          -- -E '': no end string
+  if (key == "recstart" or key == "recend") and v == "" then return "" end
   if v == "" and key ~= "tagstring" then return nil, "an empty value" end
   return v
 end
@@ -351,6 +365,8 @@ function M.parse(argv)
     return nil, "--resume, --resume-failed and --retry-failed need --joblog FILE"
   end
   if o.null then o.delimiter = "\0" end
+  if o.tee and not o.pipe then return nil, "--tee needs --pipe" end
+  if o.tee and #o.sources == 0 then return nil, "--pipe --tee needs inputs (::: ARGS), one job each" end
   if o.trim == nil then o.trim = o.colsep and "lr" or "n" end
   if o.header and not o.colsep then o.colsep = "\t" end    -- GNU: --header splits at TABs
   o.jobs = o.jobs or NCPU

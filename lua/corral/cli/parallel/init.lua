@@ -16,6 +16,7 @@ local progress = require "corral.workflow.progress"
 local sched = require "corral.cli.parallel.sched"
 local results = require "corral.cli.parallel.results"
 local meter = require "corral.cli.parallel.meter"
+local pipe = require "corral.cli.parallel.pipe"
 
 local M = {}
 
@@ -83,6 +84,12 @@ end
 -- next_job() -> job | nil (no more) | false (input not ready yet). --retry-failed's jobs
 -- come from the joblog, commands made.
 function Run:next_job()
+  if self.splitter then                 -- --pipe: the next block of stdin
+    local block = self.splitter:next()
+    if not block then return block end
+    self.seq = self.seq + 1
+    return { seq = self.seq, ord = self.seq, args = {}, block = block }
+  end
   if self.fixed then
     self.li = self.li + 1
     local job = self.fixed[self.li]
@@ -171,9 +178,20 @@ function Run:start(job)
   end
   local run = job.cmd
   if self.nice then run = ("exec nice -n %d /bin/sh -c %s"):format(self.nice, template.quote(run)) end
+  local block = job.block or self.tee
+  if block then                         -- --pipe: the block is the job's stdin
+    local r, err = pipe.feed(block)
+    if not r then
+      say(err)
+      self.stop = "error"
+      return
+    end
+    topts.stdin, job.send, job.stdin_fd = r, #block, r
+  end
   job.t0 = core.now()
   if self.gate then self.gate:started(job.t0) end
   job.future = self.pool:submit(run, topts)
+  if job.stdin_fd then core.close(job.stdin_fd); job.stdin_fd = nil end
   self.running[job.future] = job
   self.nrunning = self.nrunning + 1
 end
@@ -232,6 +250,7 @@ function Run:finish(job, r)
   end
   if self.log then
     self.log:write({ seq = job.seq, start = r.start, duration = r.duration, receive = job.receive,
+                     send = job.send,
                      exitval = job.exitval, signal = job.signal, command = job.cmd })
   end
   if self.halt then self:halt_check(job, r) end
@@ -372,10 +391,15 @@ function M.run(o)
     end
     o.jobs = room
   end
-  local inp, ierr = input.open(o, nul_warning)
-  if not inp then say(ierr); return 255 end
+  local inp, ierr
+  if o.pipe and not o.tee then
+    inp = { reader = input.stdin_raw() }
+  else
+    inp, ierr = input.open(o, nul_warning)
+    if not inp then say(ierr); return 255 end
+  end
   local topts = { quote_all = o.quote, replace = o.replace, names = inp.names,
-                  context = o.xargs_context }
+                  context = o.xargs_context, no_append = o.pipe }
   local tpl, terr = template.compile(o.command, topts)
   if not tpl then usage_error(terr) end
   local self = setmetatable({
@@ -406,7 +430,9 @@ function M.run(o)
     self.skip = done
   end
   -- Percentages need the number of jobs: read all input first, as GNU parallel does.
-  if not self.fixed and ((self.halt and self.halt.percent) or o.shuf or o.xargs or o.xargs_context) then
+  if o.pipe and not o.tee then self.splitter = pipe.splitter(o, inp.reader) end
+  if o.tee then self.tee = input.read_stdin() end
+  if not self.fixed and not self.splitter and ((self.halt and self.halt.percent) or o.shuf or o.xargs or o.xargs_context) then
     self:prepare()
   end
   if self.halt and self.halt.percent then

@@ -64,6 +64,24 @@ local function stdin_reader(delim)
   end, 0)
 end
 
+-- stdin_raw(): stdin as chunks (reader.read(reader) -> data | "" | false), for --pipe.
+function M.stdin_raw() return stdin_reader("\n") end
+
+-- read_stdin() -> all of stdin (--pipe --tee), the loop served while it waits.
+function M.read_stdin()
+  local r, parts = stdin_reader("\n"), {}
+  while true do
+    local data = r.read(r)
+    if data == "" then return table.concat(parts) end
+    if data == false then
+      M.wait(r)
+      loop.run_until(function() return r.ready end)
+    else
+      parts[#parts + 1] = data
+    end
+  end
+end
+
 local function file_reader(path, delim)
   if path == "-" then return stdin_reader(delim) end
   local fh, err = io.open(path, "rb")

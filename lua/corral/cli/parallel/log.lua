@@ -1,9 +1,9 @@
 -- corral.cli.parallel.log: GNU parallel's --joblog, a TSV file other tools already read.
 --
 -- Header and number formats are GNU parallel 20221122's: Starttime "%.3f" epoch seconds,
--- JobRuntime "%10.3f" truncated to the millisecond, Host ":" for this machine, Send 0,
--- Receive the bytes of output, a newline in the command written as NUL. One line per job,
--- for its last attempt, flushed as it ends.
+-- JobRuntime "%10.3f" truncated to the millisecond, Host ":" for this machine, Send the bytes
+-- of stdin given (--pipe, else 0), Receive the bytes of output, a newline in the command
+-- written as NUL. One line per job, for its last attempt, flushed as it ends.
 local M = {}
 
 M.HEADER = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand"
@@ -29,12 +29,12 @@ function M.open(path, append, resume)
   return setmetatable({ fh = fh }, Log)
 end
 
--- line{ seq, start, duration, receive, exitval, signal, command } -> the TSV line
+-- line{ seq, start, duration, send, receive, exitval, signal, command } -> the TSV line
 function M.line(j)
   local runtime = math.floor(j.duration * 1000) / 1000
   return table.concat({
     tostring(j.seq), ":", ("%.3f"):format(j.start), ("%10.3f"):format(runtime),
-    "0", tostring(j.receive or 0), tostring(j.exitval), tostring(j.signal),
+    tostring(j.send or 0), tostring(j.receive or 0), tostring(j.exitval), tostring(j.signal),
     (j.command:gsub("\n", "\0")),
   }, "\t")
 end

@@ -130,7 +130,7 @@ end
 -- compile(words, opts) -> template | nil, message. words: the command's words (empty: each
 -- input is the command). opts: quote_all (-q), replace (-I), names ({name}), context (-X:
 -- a word holding {} is repeated for each argument), bare (--tagstring: nothing quoted or
--- appended).
+-- appended), no_append (--pipe: no {} added).
 function M.compile(words, opts)
   opts = opts or {}
   if #words == 0 then words = { opts.replace or "{}" } end
@@ -142,7 +142,7 @@ function M.compile(words, opts)
     if k > 1 then pieces[#pieces + 1] = SPC end
     any = parse_word(w, pieces, opts) or any
   end
-  if not any and not opts.bare then  -- GNU appends {} to a command without any
+  if not any and not opts.bare and not opts.no_append then  -- GNU appends {} to a command without any
     pieces[#pieces + 1] = SPC
     pieces[#pieces + 1] = { fn = FN[""] }
   end
