@@ -366,6 +366,7 @@ function M.parse(argv)
   end
   if o.null then o.delimiter = "\0" end
   if o.tee and not o.pipe then return nil, "--tee needs --pipe" end
+  if o.pipe and o.retries then return nil, "--retries with --pipe is not supported (a block is read once)" end
   if o.tee and #o.sources == 0 then return nil, "--pipe --tee needs inputs (::: ARGS), one job each" end
   if o.trim == nil then o.trim = o.colsep and "lr" or "n" end
   if o.header and not o.colsep then o.colsep = "\t" end    -- GNU: --header splits at TABs

@@ -191,7 +191,6 @@ function Run:start(job)
   job.t0 = core.now()
   if self.gate then self.gate:started(job.t0) end
   job.future = self.pool:submit(run, topts)
-  if job.stdin_fd then core.close(job.stdin_fd); job.stdin_fd = nil end
   self.running[job.future] = job
   self.nrunning = self.nrunning + 1
 end
@@ -225,6 +224,9 @@ end
 
 function Run:finish(job, r)
   self.slots[job.slot] = nil
+  -- --pipe: our read end stays open while the job may be (re)started; once closed, what
+  -- the job did not read is dropped (the feed gets EPIPE).
+  if job.stdin_fd then core.close(job.stdin_fd); job.stdin_fd = nil end
   if self.o.line_buffer then self:close_pipes(job); self.by_seq[job.ord] = nil end
   if r.status == "cancelled" and job.timed_out then  -- --timeout N%
     r.status = "timeout"
