@@ -260,12 +260,12 @@ describe("scheduling options, compared with GNU parallel", function()
       end
       return most
     end
+    -- 1 s jobs: a wave of jobs overlaps unless starting them takes longer than that.
     local runs = {}
     for _, j in ipairs({ "150%", "+1", "0" }) do
       local gl, cl = tmpfile("g.tsv"), tmpfile("c.tsv")
-      local cmd = "-j " .. j .. " --joblog "
-      local tail = " sleep ::: 0.6 0.6 0.6 0.6 0.6 0.6"
-      runs[#runs + 1] = { j, gl, cl, start(gnu_cmd(cmd .. gl .. tail)), start(ours_cmd(cmd .. cl .. tail)) }
+      local cmd = "-j " .. j .. " --joblog %s sleep ::: 1 1 1 1 1 1"
+      runs[#runs + 1] = { j, gl, cl, start(gnu_cmd(cmd:gsub("%%s", gl))), start(ours_cmd(cmd:gsub("%%s", cl))) }
     end
     local ncpu = core.ncpu()
     local want = { ["150%"] = math.min(6, ncpu * 3 // 2), ["+1"] = math.min(6, ncpu + 1), ["0"] = 6 }
