@@ -102,6 +102,12 @@ describe("GNU parallel's usage errors, NUL input and misc options", function()
     assert.are.equal(255, g.code)
     assert.are.equal(g.code, c.code)
     assert.are.equal("corral parallel: unknown option '--frob'\n", c.err)
+    -- A bad --halt or --termseq: the reason, without the raising module's location.
+    for _, args in ipairs({ "--halt bad", "--termseq FOO,1" }) do
+      local e = ours(args .. " echo ::: 1").err
+      assert.is_truthy(e:match("^corral parallel: bad value '[^']+' for '%-%-%a+' %(.+%)\n$"), e)
+      assert.is_falsy(e:find(":%d+: "), e)
+    end
     for _, args in ipairs({ "-j two echo", "-n 0 echo", "--trim x echo", "--colsep '(a|b)' echo",
                             "--header x echo", "-d '' echo", "echo '{= 1 =}'", ":::+ a echo" }) do
       c = ours(args .. " ::: 1")

@@ -205,6 +205,13 @@ end
 
 local TRIM = { n = true, l = true, r = true, lr = true, rl = true }
 
+-- reason(err): the why of a corral error, its last parenthesis ("where:12: bad halt 'x'
+-- (why)" -> "why"); the location must not leak into it.
+local function reason(err)
+  local msg = tostring(err)
+  return msg:match("%(([^()]*)%)$") or msg
+end
+
 local function check_value(key, v)
   if key == "jobs" then return M.jobs(v) end
   if key == "timeout" then return M.timeout(v) end
@@ -234,12 +241,12 @@ local function check_value(key, v)
   if key == "max_args" or key == "max_lines" then return count(v, 1) end
   if key == "halt" then
     local ok, p = pcall(halt.parse, v)
-    if not ok then return nil, (tostring(p):match("%((.*)%)$") or tostring(p)) end
+    if not ok then return nil, reason(p) end
     return v
   end
   if key == "termseq" then
     local ok, err = pcall(group.parse, v, "termseq")
-    if not ok then return nil, (tostring(err):match("%((.*)%)$") or tostring(err)) end
+    if not ok then return nil, reason(err) end
     return v
   end
   if key == "trim" then
