@@ -33,7 +33,7 @@ files="$*"
 [ -n "$files" ] || files=$(find spec -name '*_spec.lua' | sort)
 pass=0 fail=0 skip=0 failed_files="" skips=""
 out=$(mktemp)
-# spec/slurm/*_spec.lua run against a throwaway cluster (scripts/slurm-local.sh), brought up
+# spec/slurm/*_spec.lua run against a throwaway 3-node cluster (scripts/slurm-local.sh), brought up
 # before the first of them and down after the last. When it cannot come up (not root, no
 # packages), they see CORRAL_SLURM_SKIP and report every test as skipped, with the reason.
 slurm_dir=""
@@ -41,7 +41,7 @@ slurm_up() {
   [ -n "$slurm_dir$CORRAL_SLURM_SKIP" ] && return
   if [ -n "$SLURM_CONF" ] && [ -n "$CORRAL_SLURM_EXTERNAL" ]; then return; fi
   slurm_dir=$(mktemp -d -u /tmp/corral-slurm.XXXXXX)
-  if reason=$(SLURM_LOCAL_CPUS=${SLURM_LOCAL_CPUS:-8} SLURM_LOCAL_CTLD_PORT=${SLURM_LOCAL_CTLD_PORT:-16917} \
+  if reason=$(SLURM_LOCAL_NODES=${SLURM_LOCAL_NODES:-3} SLURM_LOCAL_CPUS=${SLURM_LOCAL_CPUS:-8} SLURM_LOCAL_CTLD_PORT=${SLURM_LOCAL_CTLD_PORT:-16917} \
               SLURM_LOCAL_SLURMD_PORT=${SLURM_LOCAL_SLURMD_PORT:-16918} scripts/slurm-local.sh up "$slurm_dir" 2>&1 >/dev/null); then
     export SLURM_CONF="$slurm_dir/slurm.conf"
   else
