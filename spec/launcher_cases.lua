@@ -2,7 +2,8 @@
 -- defined by cases(launcher, opts) inside a spec file (spec/launch/local_spec runs them with "local",
 -- spec/slurm/launcher_spec with "slurm"). Load it with the spec file's environment (busted's describe, it
 -- and assert live there): loadfile(H.root .. "/spec/launcher_cases.lua", "t", _ENV)(). opts.skip(): called at the start of each case (a spec with no
--- cluster marks them pending); opts.size: pool size for the parallel cases.
+-- cluster marks them pending); opts.size: pool size for the parallel cases; opts.options(o):
+-- adds launcher options to each pool's (spec/slurm/agents_spec: slurm = { agents = true }).
 local corral = require "corral"
 local H = require "helpers"
 
@@ -16,6 +17,7 @@ return function(launcher, opts)
     o.executor = o.executor or "shell"
     o.launcher = launcher
     o.size = o.size or size
+    if opts.options then opts.options(o) end
     return corral.pool(o)
   end
 

@@ -136,7 +136,8 @@ local function cgroup_mode(v, fname, name)
 end
 
 -- slurm: { partition, time, account, extra = { salloc args }, srun_extra = { srun args },
--- jobid = J (use that allocation; no salloc) }
+-- jobid = J (use that allocation; no salloc), agents = true (one agent per node runs the
+-- tasks), nodes = N (salloc -N), heartbeat = seconds (an agent silent 3 times that is lost) }
 local function strlist(v, fname, name, key)
   if type(v) ~= "table" then fail(fname, name, key .. ": list of strings expected, got " .. type(v)) end
   for k, x in pairs(v) do
@@ -163,6 +164,12 @@ local function slurm(v, fname, name)
       x = j
     elseif k == "extra" or k == "srun_extra" then
       strlist(x, fname, name, k)
+    elseif k == "agents" then
+      if type(x) ~= "boolean" then fail(fname, name, "agents: boolean expected, got " .. type(x)) end
+    elseif k == "nodes" then
+      if math.type(x) ~= "integer" or x < 1 then fail(fname, name, "nodes: positive integer expected, got " .. tostring(x)) end
+    elseif k == "heartbeat" then
+      if type(x) ~= "number" or not (x > 0) then fail(fname, name, "heartbeat: seconds (positive number) expected, got " .. tostring(x)) end
     else
       fail(fname, name, "unknown key '" .. tostring(k) .. "'")
     end

@@ -48,6 +48,9 @@ local function salloc_argv(size, s)
   if s.partition then argv[#argv + 1] = "--partition=" .. s.partition end
   if s.time then argv[#argv + 1] = "--time=" .. tostring(s.time) end
   if s.account then argv[#argv + 1] = "--account=" .. s.account end
+  if s.nodes then argv[#argv + 1] = "--nodes=" .. s.nodes end
+  -- agents: a failed node ends its agent, not the allocation (the pool goes on with the rest)
+  if s.agents then argv[#argv + 1] = "--no-kill" end
   for _, a in ipairs(s.extra or {}) do argv[#argv + 1] = a end
   return argv
 end
@@ -69,7 +72,7 @@ function M.setup(pool)
   local o = pool.opts
   refuse(o)
   local s = o.slurm or {}
-  local a = { jobid = s.jobid, srun_extra = s.srun_extra }
+  local a = { jobid = s.jobid, srun_extra = s.srun_extra, agents = s.agents, beat = s.heartbeat or 2 }
   if not a.jobid then
     local code, sig, _, err = run(salloc_argv(pool.size, s))
     local j = err and err:match("Granted job allocation (%d+)")
@@ -82,7 +85,22 @@ function M.setup(pool)
     a.guard = lifeline.add_job(a.jobid)          -- scancel'd by the watchdog if we die
   end
   pool.slurm = a
-  if o.executor == "lua" then
+  if a.agents then
+    local agents = require "corral.slurm.agents"
+    local ok, err = pcall(agents.setup, pool, run)
+    if not ok then
+      agents.shutdown(pool, true)
+      M.release(pool)
+      error(err, 0)
+    end
+    pool.runner = setmetatable({ shutdown = function(p, hard)
+      agents.shutdown(p, hard)
+      M.release(p)
+    end, kill_now = function(p)
+      agents.kill_now(p)
+      M.kill_now(p)
+    end }, { __index = agents })
+  elseif o.executor == "lua" then
     local workers = require "corral.lua.workers"
     pool.worker_launch = M.worker_launch
     pool.runner = setmetatable({ shutdown = function(p, hard)

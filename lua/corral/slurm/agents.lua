@@ -1,0 +1,359 @@
+-- corral.slurm.agents: the runner of a slurm pool with `slurm = { agents = true }`, any
+-- executor. One agent (corral.slurm.agent) per node of the allocation, each a job step
+-- started with the pool, speaking the wire protocol over the step's stdio; a task is a frame
+-- to the agent with the most room (its running and waiting tasks against its node's CPUs),
+-- which runs it with corral's local launcher and sends back the handle's fields. The pool's
+-- policy (timeouts, cancel, retries, terminate) works on these handles as on local ones.
+--
+-- An agent is lost when its srun ends, its stdout closes, a frame is broken, or it says
+-- nothing for 3 heartbeats (a dead node: srun itself may wait minutes for slurmctld to call
+-- the node down). Its running tasks are then "lost" with the cause; tasks it had not started
+-- run elsewhere; its srun is ended (which cancels the step).
+local core = require "corral.core"
+local loop = require "corral.loop"
+local proc = require "corral.launch.proc"
+local group = require "corral.launch.group"
+local luacmd = require "corral.launch.luacmd"
+local settings = require "corral.launch.settings"
+
+local M = {}
+
+local SRUN_END = group.parse("TERM,3000,KILL")
+local AHEAD = 1          -- tasks an agent holds per CPU (more would pipeline, but a task sent ahead
+                         -- could not be cancelled as a pending one: it never starts, at once)
+local EXIT_WAIT = 2      -- seconds an agent has to exit when told, before its step is cancelled
+
+local pick = settings.pick
+
+local Handle = {}
+Handle.__index = Handle
+
+local function close_fd(a, key)
+  if a[key] then loop.close(a[key]); a[key] = nil end
+end
+
+local function flush(a)
+  a.flush_pending = false
+  if not a.wfd then a.outq = {}; return end
+  local s = table.concat(a.outq)
+  a.outq = { s }
+  local n = core.write(a.wfd, s, a.outoff)
+  if not n then a.outq, a.outoff = {}, 0; return end   -- gone: its end says why
+  a.outoff = a.outoff + n
+  if a.outoff < #s then
+    if not a.wwatch then a.wwatch = true; loop.watch(a.wfd, function() flush(a) end, "w") end
+    return
+  end
+  a.outq, a.outoff = {}, 0
+  if a.wwatch then a.wwatch = false; loop.unwatch(a.wfd) end
+end
+
+-- send(a, frame): batched per loop step; at once from a script's own call (submit, cancel).
+local function send(a, frame)
+  a.outq[#a.outq + 1] = frame
+  if a.flush_pending or a.wwatch then return end
+  if loop.stepping() then
+    a.flush_pending = true
+    loop.defer(a.flush)
+  else
+    flush(a)
+  end
+end
+
+local function unlist(st, a)
+  for i, x in ipairs(st.list) do
+    if x == a then table.remove(st.list, i); return end
+  end
+end
+
+-- lost(a, cause): the agent is gone; every task it held ends now.
+local function lost(a, cause)
+  if a.dead then return end
+  a.dead, a.cause = true, ("agent on node %s lost: %s"):format(a.node, cause)
+  local st = a.pool.agents
+  unlist(st, a)
+  st.last_cause = a.cause
+  close_fd(a, "rfd"); close_fd(a, "wfd")
+  if not a.proc.finished then a.proc:stop(SRUN_END) end
+  for id, h in pairs(a.tasks) do
+    a.tasks[id] = nil
+    h.ended_at = loop.now()
+    if h.queued then h.unstarted = true else h.lost = a.cause end
+    st.on_end(h.future, h)
+  end
+  a.n = 0
+end
+
+local function deliver(where, text)
+  if not text or text == "" then return end
+  if where == "inherit" then
+    io.stdout:write(text)
+  elseif math.type(where) == "integer" then
+    local off = 0
+    while off < #text do
+      local n = core.write(where, text, off)
+      if not n then return end
+      off = off + n
+    end
+  end
+end
+
+local function on_frame(a, m)
+  if m == 1 then return end                                   -- a heartbeat
+  if type(m) ~= "table" then return "unexpected frame " .. tostring(m) end
+  if m.op == "hello" then a.host = m.host; return end
+  local h = a.tasks[m.i]
+  if not h then return end
+  if m.op == "start" then
+    if not h.queued then return end
+    h.queued, h.pid, h.pgid = false, m.pid, m.pid
+    local ago = core.time() - m.at
+    if ago < 0 then ago = 0 end
+    h.started_at = loop.now() - ago
+    a.pool.on_began(h.future, h, ago > 0 and m.at or core.time())
+  elseif m.op == "end" then
+    a.tasks[m.i] = nil
+    a.n = a.n - 1
+    h.ended_at = loop.now()
+    if m.d then h.started_at = h.ended_at - m.d end
+    if m.u or (h.queued and not m.se) then h.unstarted = true end
+    h.start_error, h.code, h.signal, h.rusage = m.se, m.code, m.signal, m.rusage
+    h.lost, h.failure, h.traceback, h.oom, h.note = m.lost, m.failure, m.tb, m.oom, m.note
+    if m.pid then h.pid, h.pgid = m.pid, m.pid end
+    h.host = a.host or a.node
+    if h.out_to == "capture" then h.out = m.out else deliver(h.out_to, m.out) end
+    if h.err_to == "capture" then h.err = m.err
+    elseif h.err_to == "inherit" then io.stderr:write(m.err or "")
+    else deliver(h.err_to, m.err) end
+    a.pool.agents.on_end(h.future, h, m.v)
+  end
+end
+
+local function on_readable(a)
+  if a.reading then return end
+  a.reading = true
+  while a.rfd do
+    local data = core.read(a.rfd, 1 << 16)
+    if data == false then break end
+    if not data or data == "" then lost(a, a.proc.finished and "its step ended" or "its output closed"); break end
+    a.heard = loop.now()
+    a.rbuf = a.rpos > 1 and (a.rbuf:sub(a.rpos) .. data) or (a.rbuf .. data)
+    a.rpos = 1
+    while a.rfd do
+      local m, nextpos = core.decode(a.rbuf, a.rpos)
+      if m == false then break end
+      local bad = m == nil and ("protocol error: " .. tostring(nextpos)) or nil
+      if not bad then
+        a.rpos = nextpos
+        bad = on_frame(a, m)
+      end
+      if bad then lost(a, bad); break end
+    end
+  end
+  a.reading = false
+end
+
+local function srun_cause(p)
+  if p.signal then return "srun killed by " .. p.signal end
+  local c = p.code
+  if c and c > 128 and c < 128 + 65 then return "its step was killed by " .. (core.signame(c - 128) or c - 128) end
+  return "srun exited with code " .. tostring(c)
+end
+
+-- start_agent(pool, node, cpus) -> agent | nil, message
+local function start_agent(pool, node, cpus)
+  local o, s = pool.opts, pool.slurm
+  local to_r, to_w = core.pipe()
+  if not to_r then return nil, to_w end
+  local from_r, from_w = core.pipe()
+  if not from_r then core.close(to_r); core.close(to_w); return nil, from_w end
+  core.set_blocking(to_w, false)
+  local argv = { "srun", "--jobid=" .. s.jobid, "-N1", "-n1", "--exact", "-w", node,
+                 "-c", tostring(cpus), "-u", "--quiet", "--job-name=corral-agent" }
+  for _, x in ipairs(s.srun_extra or {}) do argv[#argv + 1] = x end
+  for _, x in ipairs { "/bin/sh", "-c", 'exec "$@" 3<&0 4>&1 0</dev/null 1>&2', "sh" } do argv[#argv + 1] = x end
+  for _, x in ipairs(luacmd.argv(o.interpreter, "corral.slurm.agent", 3, 4, cpus, s.beat, o.init,
+                                 o.maxtasks, o.interpreter)) do argv[#argv + 1] = x end
+  local a = { pool = pool, node = node, cpus = cpus, cap = cpus * AHEAD, n = 0, tasks = {},
+              wfd = to_w, rfd = from_r, rbuf = "", rpos = 1, outq = {}, outoff = 0, heard = loop.now() }
+  a.flush = function() flush(a) end
+  local p, err = proc.start({ argv = argv, stdin = to_r, stdout = from_w, stderr = "inherit",
+                              termseq = SRUN_END }, function(p)
+    a.proc = p
+    on_readable(a)
+    lost(a, srun_cause(p))
+    loop.wake_all(pool.agents.waiters)
+  end)
+  core.close(to_r); core.close(from_w)
+  if not p then core.close(to_w); core.close(from_r); return nil, err end
+  a.proc = p
+  loop.watch(from_r, function() on_readable(a) end)
+  return a
+end
+
+-- nodes(jobid) -> { { node, cpus }, ... } of the allocation, from `scontrol show job -d`.
+local function nodes(run, jobid)
+  local code, _, out, err = run { "scontrol", "show", "job", "-d", "-o", tostring(jobid) }
+  if code ~= 0 then return nil, "scontrol show job failed: " .. tostring(err) end
+  local list = {}
+  for expr, ids in out:gmatch("Nodes=(%S+) CPU_IDs=(%S+)") do
+    local n = 0
+    for item in ids:gmatch("[^,]+") do
+      local lo, hi = item:match("^(%d+)-(%d+)$")
+      n = n + (lo and (tonumber(hi) - tonumber(lo) + 1) or 1)
+    end
+    local c2, _, names = run { "scontrol", "show", "hostnames", expr }
+    if c2 ~= 0 then return nil, "scontrol show hostnames failed" end
+    for name in names:gmatch("%S+") do list[#list + 1] = { name, n } end
+  end
+  if #list == 0 then return nil, "no nodes in: " .. out end
+  return list
+end
+
+-- setup(pool, run): one agent per node of pool.slurm's allocation. Raises when none starts.
+function M.setup(pool, run)
+  local st = { list = {}, all = {}, waiters = {} }
+  pool.agents = st
+  local list, err = nodes(run, pool.slurm.jobid)
+  if not list then error("cannot start the Slurm agents: " .. err, 0) end
+  for _, x in ipairs(list) do
+    local a, e = start_agent(pool, x[1], x[2])
+    if not a then error("cannot start the Slurm agent on " .. x[1] .. ": " .. tostring(e), 0) end
+    st.list[#st.list + 1] = a
+    st.all[a] = true
+  end
+  st.timer = loop.timer(pool.slurm.beat, function() M.check(pool) end)
+end
+
+-- check(pool): an agent silent for 3 heartbeats is lost (its node, or the way to it).
+function M.check(pool)
+  local st = pool.agents
+  local limit = 3 * pool.slurm.beat
+  for _, a in ipairs({ table.unpack(st.list) }) do
+    on_readable(a)                     -- what came while the script was away from the loop
+    if not a.dead and loop.now() - a.heard > limit then
+      lost(a, ("no word from it for %g s"):format(limit))
+    end
+  end
+  st.timer = loop.timer(pool.slurm.beat, function() M.check(pool) end)
+end
+
+-- The agent with the most room, by share of its CPUs in use; nil when all are full.
+local function choose(st)
+  local best, load = nil, math.huge
+  for _, a in ipairs(st.list) do
+    if a.n < a.cap then
+      local l = a.n / a.cpus
+      if l < load then best, load = a, l end
+    end
+  end
+  return best
+end
+
+function M.has_room(pool)
+  local st = pool.agents
+  if #st.list == 0 then return true end          -- start() says why no task can run
+  return choose(st) ~= nil
+end
+
+function M.start(pool, f, on_end)
+  local st = pool.agents
+  st.on_end = on_end
+  local a = choose(st)
+  if not a then
+    if #st.list == 0 then return nil, "no Slurm agent left: " .. tostring(st.last_cause) end
+    return nil, "no Slurm agent has room"
+  end
+  local o, po = f.opts, pool.opts
+  local kind, opts = po.executor, nil
+  if kind ~= "lua" then
+    if o.linger then return nil, 'linger is not available with launcher = "slurm"' end
+    if o.cgroup or o.limits then return nil, 'cgroup and limits are not available with launcher = "slurm"' end
+    -- env: the changes, applied on the node over the step's environment
+    local env, clear = {}, pick(o, po, "clearenv", false)
+    for _, t in ipairs { (not o.clearenv) and po.env or {}, o.env or {} } do
+      for k, v in pairs(t) do env[k] = v end
+    end
+    local function where(name)
+      local v = pick(o, po, name, "capture")
+      return type(v) == "table" and v or "capture", v
+    end
+    opts = { cwd = pick(o, po, "cwd"), env = next(env) and env or nil, clearenv = clear or nil,
+             setsid = pick(o, po, "setsid", false) or nil }
+    local out_to, err_to
+    opts.stdout, out_to = where("stdout")
+    opts.stderr, err_to = where("stderr")
+    local sin = pick(o, po, "stdin", "null")
+    opts.stdin = type(sin) == "table" and sin or "null"
+    opts.out_to, opts.err_to = out_to, err_to
+  end
+  st.next = (st.next or 0) + 1
+  local id = st.next
+  local h = setmetatable({ agent = a, id = id, future = f, started_at = loop.now(), queued = true,
+                           host = a.node, out_to = opts and opts.out_to, err_to = opts and opts.err_to },
+                         Handle)
+  if opts then opts.out_to, opts.err_to = nil, nil end
+  a.tasks[id] = h
+  a.n = a.n + 1
+  send(a, core.encode { op = "run", i = id, k = kind, t = f.task, o = opts, q = f.termseq })
+  return h
+end
+
+function Handle:stop(steps)
+  if self.ended_at or self.agent.dead then return false end
+  if self.queued and self.stop_sent then return false end
+  self.stop_sent = true
+  send(self.agent, core.encode { op = "stop", i = self.id, q = steps })
+  return true
+end
+
+function Handle:send(sig)
+  if self.ended_at or self.queued or self.agent.dead then return false end
+  send(self.agent, core.encode { op = "kill", i = self.id, s = core.signame(core.signum(sig)) or sig })
+  return true
+end
+
+-- Collected with work running: the agent's srun gets TERM, which cancels its step.
+function Handle:kill_now()
+  local p = self.agent.proc
+  if p and not p.finished then core.killpg(p.pgid, "TERM") end
+end
+
+function Handle:output(name)
+  if name == "out" then return self.out end
+  if name == "err" then return self.err end
+end
+
+function Handle:poll()
+  if self.agent.rfd then on_readable(self.agent) end
+end
+
+-- shutdown(pool, hard): every agent is told to exit (hard: its step is cancelled); returns once
+-- their sruns have ended.
+function M.shutdown(pool, hard)
+  local st = pool.agents
+  if not st then return end
+  loop.cancel_timer(st.timer)
+  local function live()
+    for a in pairs(st.all) do if not a.proc.finished then return true end end
+    return false
+  end
+  for a in pairs(st.all) do
+    if not a.proc.finished then
+      if hard or a.dead then a.proc:stop(SRUN_END) else send(a, core.encode { op = "exit" }) end
+    end
+  end
+  if not loop.run_until(function() return not live() end, loop.now() + EXIT_WAIT) then
+    for a in pairs(st.all) do if not a.proc.finished then a.proc:stop(SRUN_END) end end
+    loop.run_until(function() return not live() end)
+  end
+end
+
+function M.kill_now(pool)
+  local st = pool.agents
+  for a in pairs(st and st.all or {}) do
+    if a.proc and not a.proc.finished then core.killpg(a.proc.pgid, "TERM") end
+  end
+end
+
+return M

@@ -1,0 +1,125 @@
+-- slurm = { agents = true } on the throwaway 3-node cluster (scripts/run-specs.sh): the
+-- launcher cases through agents, tasks spread over the nodes, a node dying mid-run, lua tasks.
+local core = require "corral.core"
+local corral = require "corral"
+local H = require "helpers"
+
+package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
+
+local REASON = os.getenv("CORRAL_SLURM_SKIP")
+  or (not os.getenv("SLURM_CONF") and "no Slurm cluster (SLURM_CONF unset): run through scripts/run-specs.sh")
+local function skip() if REASON then pending(REASON) end end
+
+local function nodes()
+  local t = {}
+  local p = io.popen("sinfo -h -N -o %N 2>/dev/null")
+  for l in p:lines() do t[#t + 1] = l end
+  p:close()
+  return t
+end
+
+local function live_jobs()
+  local t = {}
+  local p = io.popen("squeue -h -o %i 2>/dev/null")
+  for l in p:lines() do t[tonumber(l)] = true end
+  p:close()
+  return t
+end
+
+local function with_agents(o)
+  o.slurm = o.slurm or {}
+  o.slurm.agents = true
+  o.slurm.nodes = o.slurm.nodes or math.min(3, o.size)
+end
+
+assert(loadfile(H.root .. "/spec/launcher_cases.lua", "t", _ENV))()("slurm", {
+  skip = skip, size = 6, options = with_agents })
+
+describe("slurm agents", function()
+  it("spread the tasks over the nodes (record.host) and keep the allocation to the pool", function()
+    skip()
+    local all = nodes()
+    assert.are.equal(3, #all)
+    local j
+    do
+      local pool <close> = corral.pool { launcher = "slurm", size = 6, slurm = { agents = true, nodes = 3 } }
+      j = pool.slurm.jobid
+      local fs = {}
+      for i = 1, 6 do fs[i] = pool:submit("sleep 0.3; echo $SLURMD_NODENAME") end
+      local seen = {}
+      for i = 1, 6 do
+        local r = fs[i]:wait()
+        assert.are.equal("ok", r.status)
+        assert.are.equal(r.host .. "\n", r.stdout)
+        seen[r.host] = true
+      end
+      for _, n in ipairs(all) do assert.is_true(seen[n], n) end
+    end
+    assert.is_true(H.poll(function() return not live_jobs()[j] end, 10))
+  end)
+
+  it("a node killed mid-run: its tasks are 'lost' with the cause, the pool goes on, nothing is left", function()
+    skip()
+    local dir = os.getenv("SLURM_CONF"):match("^(.*)/[^/]*$")
+    local m = H.sleep_marker()
+    local victim
+    finally(function()
+      if victim then os.execute(H.root .. "/scripts/slurm-local.sh start-node " .. dir .. " " .. victim) end
+      H.cleanup(m)
+    end)
+    local pool = corral.pool { launcher = "slurm", size = 6, slurm = { agents = true, nodes = 3, heartbeat = 0.3 } }
+    local fs = {}
+    for i = 1, 5 do fs[i] = pool:submit(("sleep %s & sleep %s"):format(m, m)) end   -- a CPU left
+    assert.is_true(H.poll(function() return H.count(m) == 10 end, 20))
+    for _, f in ipairs(fs) do assert.are.equal("running", f:status()) end
+    local on = {}
+    for i, f in ipairs(fs) do on[i] = f.handle.agent.node end
+    victim = on[2]
+    local t0 = core.now()
+    assert.is_true(os.execute(H.root .. "/scripts/slurm-local.sh kill-node " .. dir .. " " .. victim))
+    local nlost = 0
+    for i, f in ipairs(fs) do
+      if on[i] == victim then
+        local r = f:wait(10)
+        assert.are.equal("lost", r.status)
+        assert.matches("agent on node " .. victim .. " lost: ", r.error, 1, true)
+        nlost = nlost + 1
+      end
+    end
+    assert.is_true(nlost >= 1)
+    assert.is_true(core.now() - t0 < 5)
+    -- the pool goes on with the other nodes
+    local r = pool:submit("echo $SLURMD_NODENAME"):wait(10)
+    assert.are.equal("ok", r.status)
+    assert.are_not.equal(victim, r.host)
+    pool:terminate()
+    assert.are.equal(0, H.count(m))
+    for _, f in ipairs(fs) do assert.is_true(f:done()) end
+    -- the node comes back for the specs that follow
+    assert.is_true(os.execute(H.root .. "/scripts/slurm-local.sh start-node " .. dir .. " " .. victim))
+    victim = nil
+    assert.is_true(H.poll(function()
+      local p = io.popen("sinfo -h -N -t idle -o %N")
+      local n = select(2, p:read("a"):gsub("%S+", ""))
+      p:close()
+      return n == 3
+    end, 15))
+  end)
+
+  it("run lua tasks: values, errors with traceback, a worker killed gives 'lost'", function()
+    skip()
+    local pool <close> = corral.pool { executor = "lua", launcher = "slurm", size = 3,
+                                       slurm = { agents = true, nodes = 3 } }
+    H.roundtrip(pool)
+    assert.are.same({ 1, 4, 9 }, pool:map("corral_testmod.square", { 1, 2, 3 }))
+    local r = pool:submit(function() error("bad thing") end):wait()
+    assert.are.equal("failed", r.status)
+    assert.matches("bad thing", r.error)
+    assert.matches("stack traceback", r.error)
+    local f = pool:submit(function() require("corral.core").kill(require("corral.core").getpid(), "KILL") end)
+    r = f:wait()
+    assert.are.equal("lost", r.status)
+    assert.are.equal("killed by KILL", r.error)
+    assert.are.equal(9, pool:submit(function() return 9 end):result())
+  end)
+end)
