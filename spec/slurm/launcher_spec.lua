@@ -103,8 +103,14 @@ describe("slurm bad input", function()
   it("raises naming the bad option", function()
     assert.has_error(function() corral.pool { launcher = "slurm", slurm = { jobid = "x" } } end,
       "bad option 'slurm' to 'pool' (jobid: a job id (positive integer) expected, got \"x\")")
-    assert.has_error(function() corral.pool { launcher = "slurm", slurm = { nodes = 2 } } end,
-      "bad option 'slurm' to 'pool' (unknown key 'nodes')")
+    assert.has_error(function() corral.pool { launcher = "slurm", slurm = { node = 2 } } end,
+      "bad option 'slurm' to 'pool' (unknown key 'node')")
+    assert.has_error(function() corral.pool { launcher = "slurm", slurm = { agents = 1 } } end,
+      "bad option 'slurm' to 'pool' (agents: boolean expected, got number)")
+    assert.has_error(function() corral.pool { launcher = "slurm", slurm = { nodes = 0 } } end,
+      "bad option 'slurm' to 'pool' (nodes: positive integer expected, got 0)")
+    assert.has_error(function() corral.pool { launcher = "slurm", slurm = { heartbeat = -1 } } end,
+      "bad option 'slurm' to 'pool' (heartbeat: seconds (positive number) expected, got -1)")
     assert.has_error(function() corral.pool { launcher = "slurm", slurm = { extra = { 1 } } } end,
       "bad option 'slurm' to 'pool' (extra: list of strings expected, bad item at [1])")
     assert.has_error(function() corral.pool { slurm = { jobid = 1 } } end,

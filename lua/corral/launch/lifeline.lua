@@ -160,6 +160,27 @@ end
 
 function M.remove_job(jobid) M.remove(-(M.JOB_BASE + jobid)) end
 
+-- close(): for a process about to exit whose parent waits for all its descendants (a Slurm
+-- step waits ~1 s more for a watchdog still alive when its task exits: corral.slurm.agent).
+-- With no group registered, the watchdog is told to go (its pipe closed) and reaped, waiting
+-- at most 1 s. False when groups are still registered (the watchdog stays).
+function M.close()
+  check_fork()
+  if next(groups) then return false end
+  local s = st
+  if not s then return true end
+  st = nil
+  loop.unwatch(s.pidfd)
+  core.close(s.wfd)
+  local ep = core.epoll_create()
+  core.epoll_add(ep, s.pidfd)
+  core.epoll_wait(ep, 1000)
+  core.reap(s.pidfd)
+  core.close(s.pidfd)
+  core.close(ep)
+  return true
+end
+
 -- watchdog_pid() -> pid of this process's watchdog, or nil when none is running.
 function M.watchdog_pid()
   check_fork()

@@ -19,6 +19,7 @@ local loop = require "corral.loop"
 local commands = require "corral.launch.commands"
 local workers = require "corral.lua.workers"
 local settings = require "corral.launch.settings"
+local lifeline = require "corral.launch.lifeline"
 
 local M = {}
 
@@ -202,6 +203,7 @@ function M.main(rfd, wfd, cpus, beat, init, maxtasks, interpreter)
   end)
   flush()
   if lpool then workers.shutdown(lpool, eof) end
+  lifeline.close()              -- else the step waits ~1 s more for the watchdog
   os.exit(0)
 end
 
