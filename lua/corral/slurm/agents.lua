@@ -101,7 +101,7 @@ end
 local function on_frame(a, m)
   if m == 1 then return end                                   -- a heartbeat
   if type(m) ~= "table" then return "unexpected frame " .. tostring(m) end
-  if m.op == "hello" then a.host = m.host; return end
+  if m.op == "hello" then a.host, a.pid = m.host, m.pid; return end
   local h = a.tasks[m.i]
   if not h then return end
   if m.op == "start" then
