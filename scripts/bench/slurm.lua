@@ -55,7 +55,8 @@ local function corral_pool(size)
   local t0 = core.now()
   local bad = 0
   do
-    local pool <close> = corral.pool { launcher = "slurm", executor = "exec", size = size }
+    local pool <close> = corral.pool { launcher = "slurm", executor = "exec", size = size,
+                                       slurm = { agents = false } }
     local fs = {}
     for i = 1, N do fs[i] = pool:submit { "true" } end
     for i = 1, N do if fs[i]:wait().status ~= "ok" then bad = bad + 1 end end
@@ -87,7 +88,8 @@ local KINDS = {
   { "slurm agents, 3 nodes, size 9 (3 per node)", { executor = "exec", size = 9, launcher = "slurm",
     slurm = { agents = true, nodes = 3, extra = { "--ntasks-per-node=3" } } } },
   -- a step per task: N tasks, not M (its rate is steady after a few; 2000 steps take minutes)
-  { "slurm steps (a step per task), size 8, N tasks", { executor = "exec", size = 8, launcher = "slurm" }, true },
+  { "slurm steps (a step per task), size 8, N tasks", { executor = "exec", size = 8, launcher = "slurm",
+    slurm = { agents = false } }, true },
 }
 
 local function agents_terminate()
@@ -129,7 +131,7 @@ end
 
 local function terminate()
   local m = H.sleep_marker()
-  local pool = corral.pool { launcher = "slurm", size = 8 }
+  local pool = corral.pool { launcher = "slurm", size = 8, slurm = { agents = false } }
   for _ = 1, 8 do pool:submit(("sleep %s & sleep %s"):format(m, m)) end
   assert(H.poll(function() return H.count(m) == 16 end, 30))
   local t0 = core.now()
@@ -151,7 +153,7 @@ end
 
 local function owner_killed(agents)
   local m = H.sleep_marker()
-  local c = H.run_script("slurm_owner.lua", (m:gsub("^300%.", "")), agents)
+  local c = H.run_script("slurm_owner.lua", (m:gsub("^300%.", "")), agents or "steps")
   assert(c:expect("ready", 1, 30), "the owner did not start")
   local j = tonumber(c.lines[1]:match("^job (%d+)"))
   local t0 = core.now()

@@ -71,7 +71,11 @@ describe("slurm agents", function()
     local fs = {}
     for i = 1, 5 do fs[i] = pool:submit(("sleep %s & sleep %s"):format(m, m)) end   -- a CPU left
     assert.is_true(H.poll(function() return H.count(m) == 10 end, 20))
-    for _, f in ipairs(fs) do assert.are.equal("running", f:status()) end
+    -- running once the pool has read each START (it may trail the processes by a frame's trip)
+    assert.is_true(H.poll(function()
+      for _, f in ipairs(fs) do if f:status() ~= "running" then return false end end
+      return true
+    end))
     local on = {}
     for i, f in ipairs(fs) do on[i] = f.handle.agent.node end
     victim = on[2]
@@ -104,6 +108,37 @@ describe("slurm agents", function()
       p:close()
       return n == 3
     end, 15))
+  end)
+
+  it("an agent whose pool end is gone (srun SIGKILLed) ends what it started; its tasks are 'lost'", function()
+    skip()
+    local m = H.sleep_marker()
+    local pool <close> = corral.pool { launcher = "slurm", size = 2, slurm = { agents = true, nodes = 1 } }
+    local a, b = pool:submit(("sleep %s & sleep %s"):format(m, m)), pool:submit("exec sleep " .. m)
+    assert.is_true(H.poll(function() return H.count(m) == 3 end, 20))
+    -- SIGKILL to srun leaves the step running: only the agent's own stdin EOF can end the trees
+    core.kill(a.handle.agent.proc.pid, "KILL")
+    assert.are.equal("lost", a:wait(10).status, a:wait().error)
+    assert.are.equal("lost", b:wait().status)
+    assert.matches("lost: srun killed by KILL", a:wait().error, 1, true)
+    assert.is_true(H.poll(function() return H.count(m) == 0 end, 5))
+    H.cleanup(m)
+  end)
+
+  it("no allocation to start agents in: corral.pool raises with the reason", function()
+    skip()
+    local ok, e = pcall(corral.pool, { launcher = "slurm", size = 1, slurm = { agents = true, jobid = 999999 } })
+    assert.is_false(ok)
+    assert.matches("cannot start the Slurm agents: scontrol show job failed", e, 1, true)
+  end)
+
+  it("an agent that cannot start (bad interpreter on the node): a record with status 'error' and why", function()
+    skip()
+    local pool <close> = corral.pool { launcher = "slurm", size = 1, interpreter = "/no/such/lua5.4",
+                                       slurm = { agents = true } }
+    local r = pool:submit("true"):wait(10)
+    assert.are.equal("error", r.status)
+    assert.matches("^no Slurm agent left: agent on node %S+ lost: srun exited with code 127$", r.error)
   end)
 
   it("run lua tasks: values, errors with traceback, a worker killed gives 'lost'", function()

@@ -1,4 +1,5 @@
--- The slurm launcher against real daemons (a throwaway cluster that scripts/run-specs.sh
+-- The slurm launcher with a step per task (slurm = { agents = false }; agents, the default, are
+-- in agents_spec) against real daemons (a throwaway cluster that scripts/run-specs.sh
 -- brings up with scripts/slurm-local.sh and exports as SLURM_CONF). Without one every test
 -- is pending with the reason, never passed.
 local core = require "corral.core"
@@ -10,6 +11,7 @@ package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
 local REASON = os.getenv("CORRAL_SLURM_SKIP")
   or (not os.getenv("SLURM_CONF") and "no Slurm cluster (SLURM_CONF unset): run through scripts/run-specs.sh")
 local function skip() if REASON then pending(REASON) end end
+local STEPS = { agents = false }
 
 -- Jobs the cluster still knows as pending or running, by id.
 local function live_jobs()
@@ -22,14 +24,15 @@ end
 
 local function job_gone(j) return H.poll(function() return not live_jobs()[j] end, 10) end
 
-assert(loadfile(H.root .. "/spec/launcher_cases.lua", "t", _ENV))()("slurm", { skip = skip, size = 4 })
+assert(loadfile(H.root .. "/spec/launcher_cases.lua", "t", _ENV))()("slurm", { skip = skip, size = 4,
+  options = function(o) o.slurm = STEPS end })
 
 describe("slurm allocation", function()
   it("is one job for the pool, released by <close>", function()
     skip()
     local j
     do
-      local pool <close> = corral.pool { launcher = "slurm", size = 2 }
+      local pool <close> = corral.pool { launcher = "slurm", size = 2, slurm = STEPS }
       j = pool.slurm.jobid
       assert.is_true(live_jobs()[j])
       local r = pool:submit("echo $SLURM_JOB_ID"):wait()
@@ -44,7 +47,7 @@ describe("slurm allocation", function()
   it("terminate: squeue shows no job of the pool, no survivor", function()
     skip()
     local m = H.sleep_marker()
-    local pool = corral.pool { launcher = "slurm", size = 2 }
+    local pool = corral.pool { launcher = "slurm", size = 2, slurm = STEPS }
     local j = pool.slurm.jobid
     pool:submit(("sleep %s & sleep %s"):format(m, m)); pool:submit("exec sleep " .. m)
     assert.is_true(H.poll(function() return H.count(m) == 3 end))
@@ -76,7 +79,7 @@ describe("slurm allocation", function()
     p:close()
     finally(function() os.execute("scancel " .. j) end)
     do
-      local pool <close> = corral.pool { launcher = "slurm", size = 1, slurm = { jobid = tostring(j) } }
+      local pool <close> = corral.pool { launcher = "slurm", size = 1, slurm = { jobid = tostring(j), agents = false } }
       assert.are.equal(j .. "\n", pool:submit("echo $SLURM_JOB_ID"):wait().stdout)
     end
     assert.is_true(live_jobs()[j])
@@ -84,7 +87,7 @@ describe("slurm allocation", function()
 
   it("a step that cannot start is a record with status 'error' and srun's message", function()
     skip()
-    local pool <close> = corral.pool { launcher = "slurm", size = 1, slurm = { jobid = 999999 } }
+    local pool <close> = corral.pool { launcher = "slurm", size = 1, slurm = { jobid = 999999, agents = false } }
     local r = pool:submit("true"):wait()
     assert.are.equal("error", r.status)
     assert.matches("srun: error:", r.error, 1, true)
@@ -124,7 +127,7 @@ end)
 describe("slurm lua workers", function()
   local function lpool(o)
     o = o or {}
-    o.executor, o.launcher, o.size = "lua", "slurm", o.size or 2
+    o.executor, o.launcher, o.size, o.slurm = "lua", "slurm", o.size or 2, STEPS
     return corral.pool(o)
   end
 

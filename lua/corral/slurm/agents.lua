@@ -45,6 +45,7 @@ local function flush(a)
     return
   end
   a.outq, a.outoff = {}, 0
+  a.written = a.sent                      -- every task frame so far is in the agent's pipe
   if a.wwatch then a.wwatch = false; loop.unwatch(a.wfd) end
 end
 
@@ -66,9 +67,12 @@ local function unlist(st, a)
   end
 end
 
--- lost(a, cause): the agent is gone; every task it held ends now.
+-- lost(a, cause): the agent is gone; every task it held ends now: "lost" if it may have
+-- started (its frame reached the agent's pipe), else it runs elsewhere. An agent that never
+-- said hello started nothing.
 local function lost(a, cause)
   if a.dead then return end
+  loop.cancel_timer(a.eof_timer)
   a.dead, a.cause = true, ("agent on node %s lost: %s"):format(a.node, cause)
   local st = a.pool.agents
   unlist(st, a)
@@ -78,7 +82,7 @@ local function lost(a, cause)
   for id, h in pairs(a.tasks) do
     a.tasks[id] = nil
     h.ended_at = loop.now()
-    if h.queued then h.unstarted = true else h.lost = a.cause end
+    if not a.host or (h.queued and h.seq > a.written) then h.unstarted = true else h.lost = a.cause end
     st.on_end(h.future, h)
   end
   a.n = 0
@@ -129,13 +133,26 @@ local function on_frame(a, m)
   end
 end
 
+local function srun_cause(p)
+  if p.signal then return "srun killed by " .. p.signal end
+  local c = p.code
+  if c and c > 128 and c < 128 + 65 then return "its step was killed by " .. (core.signame(c - 128) or c - 128) end
+  return "srun exited with code " .. tostring(c)
+end
+
 local function on_readable(a)
   if a.reading then return end
   a.reading = true
   while a.rfd do
     local data = core.read(a.rfd, 1 << 16)
     if data == false then break end
-    if not data or data == "" then lost(a, a.proc.finished and "its step ended" or "its output closed"); break end
+    if not data or data == "" then
+      -- srun closes its stdout as it ends: its exit status, if it comes soon, says more
+      close_fd(a, "rfd")
+      if a.proc.finished then lost(a, srun_cause(a.proc))
+      else a.eof_timer = loop.timer(1, function() lost(a, "its output closed") end) end
+      break
+    end
     a.heard = loop.now()
     a.rbuf = a.rpos > 1 and (a.rbuf:sub(a.rpos) .. data) or (a.rbuf .. data)
     a.rpos = 1
@@ -153,13 +170,6 @@ local function on_readable(a)
   a.reading = false
 end
 
-local function srun_cause(p)
-  if p.signal then return "srun killed by " .. p.signal end
-  local c = p.code
-  if c and c > 128 and c < 128 + 65 then return "its step was killed by " .. (core.signame(c - 128) or c - 128) end
-  return "srun exited with code " .. tostring(c)
-end
-
 -- start_agent(pool, node, cpus) -> agent | nil, message
 local function start_agent(pool, node, cpus)
   local o, s = pool.opts, pool.slurm
@@ -175,6 +185,7 @@ local function start_agent(pool, node, cpus)
   for _, x in ipairs(luacmd.argv(o.interpreter, "corral.slurm.agent", 3, 4, cpus, s.beat, o.init,
                                  o.maxtasks, o.interpreter)) do argv[#argv + 1] = x end
   local a = { pool = pool, node = node, cpus = cpus, cap = cpus * AHEAD, n = 0, tasks = {},
+              sent = 0, written = 0,
               wfd = to_w, rfd = from_r, rbuf = "", rpos = 1, outq = {}, outoff = 0, heard = loop.now() }
   a.flush = function() flush(a) end
   local p, err = proc.start({ argv = argv, stdin = to_r, stdout = from_w, stderr = "inherit",
@@ -295,6 +306,8 @@ function M.start(pool, f, on_end)
   if opts then opts.out_to, opts.err_to = nil, nil end
   a.tasks[id] = h
   a.n = a.n + 1
+  a.sent = a.sent + 1
+  h.seq = a.sent
   send(a, core.encode { op = "run", i = id, k = kind, t = f.task, o = opts, q = f.termseq })
   return h
 end

@@ -1,5 +1,7 @@
 -- corral.slurm: the "slurm" launcher. A pool holds one allocation (`salloc --no-shell`, or the
--- job id it was given) and runs each task as a job step in it (`srun --jobid=J -n1 --exact`).
+-- job id it was given). By default (slurm.agents ~= false) one agent per node runs the tasks
+-- (corral.slurm.agents, corral.slurm.agent); with agents = false each task is a job step in it
+-- (`srun --jobid=J -n1 --exact`), as below.
 --
 -- exec/shell tasks: the step runs corral.slurm.shim, which reports the command's exact code,
 -- signal and rusage on stderr; this module strips those lines. Stopping a step: the
@@ -8,7 +10,8 @@
 -- srun's group would leave the step running: docs/slurm.md).
 -- lua tasks: each worker is a step running corral.lua.worker with the wire protocol on the step's
 -- stdin/stdout (`srun -u`: unbuffered and byte-exact); corral.lua.workers does the rest.
--- Not for talking to slurmctld in any other way: only salloc, srun and scancel are used.
+-- Not for talking to slurmctld in any other way: only salloc, srun, scancel and (for the
+-- agents' nodes) scontrol are used.
 local core = require "corral.core"
 local loop = require "corral.loop"
 local proc = require "corral.launch.proc"
@@ -50,7 +53,7 @@ local function salloc_argv(size, s)
   if s.account then argv[#argv + 1] = "--account=" .. s.account end
   if s.nodes then argv[#argv + 1] = "--nodes=" .. s.nodes end
   -- agents: a failed node ends its agent, not the allocation (the pool goes on with the rest)
-  if s.agents then argv[#argv + 1] = "--no-kill" end
+  if s.agents ~= false then argv[#argv + 1] = "--no-kill" end
   for _, a in ipairs(s.extra or {}) do argv[#argv + 1] = a end
   return argv
 end
@@ -72,7 +75,7 @@ function M.setup(pool)
   local o = pool.opts
   refuse(o)
   local s = o.slurm or {}
-  local a = { jobid = s.jobid, srun_extra = s.srun_extra, agents = s.agents, beat = s.heartbeat or 2 }
+  local a = { jobid = s.jobid, srun_extra = s.srun_extra, agents = s.agents ~= false, beat = s.heartbeat or 2 }
   if not a.jobid then
     local code, sig, _, err = run(salloc_argv(pool.size, s))
     local j = err and err:match("Granted job allocation (%d+)")
