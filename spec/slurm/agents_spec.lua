@@ -111,17 +111,33 @@ describe("slurm agents", function()
     end, 15))
   end)
 
-  it("an agent whose pool end is gone (srun SIGKILLed) ends what it started; its tasks are 'lost'", function()
+  it("an agent whose pool end is gone (its stdin closed) ends what it started with the termseq", function()
     skip()
     local m = H.sleep_marker()
-    local pool <close> = corral.pool { launcher = "slurm", size = 2, slurm = { agents = true, nodes = 1 } }
+    -- heartbeat 30: the agent's next write (SIGPIPE) comes too late to be what ends the trees
+    local pool <close> = corral.pool { launcher = "slurm", size = 2, slurm = { agents = true, nodes = 1, heartbeat = 30 } }
     local a, b = pool:submit(("sleep %s & sleep %s"):format(m, m)), pool:submit("exec sleep " .. m)
     assert.is_true(H.poll(function() return H.count(m) == 3 end, 20))
-    -- SIGKILL to srun leaves the step running: only the agent's own stdin EOF can end the trees
+    local agent = a.handle.agent
+    core.close(agent.wfd)                  -- srun passes the EOF on to the agent's stdin
+    agent.wfd = nil
+    assert.is_true(H.poll(function() return H.count(m) == 0 end, 5))
+    -- its way back still works here: the agent reports what its TERM did
+    assert.are.same({ "signaled", "TERM" }, { a:wait(10).status, a:wait().signal })
+    assert.are.same({ "signaled", "TERM" }, { b:wait(10).status, b:wait().signal })
+    H.cleanup(m)
+  end)
+
+  it("srun SIGKILLed: its tasks are 'lost', nothing is left", function()
+    skip()
+    local m = H.sleep_marker()
+    local pool <close> = corral.pool { launcher = "slurm", size = 1, slurm = { agents = true, nodes = 1 } }
+    local a = pool:submit(("sleep %s & sleep %s"):format(m, m))
+    assert.is_true(H.poll(function() return H.count(m) == 2 end, 20))
     core.kill(a.handle.agent.proc.pid, "KILL")
-    assert.are.equal("lost", a:wait(10).status, a:wait().error)
-    assert.are.equal("lost", b:wait().status)
-    assert.matches("lost: srun killed by KILL", a:wait().error, 1, true)
+    local r = a:wait(10)
+    assert.are.equal("lost", r.status)
+    assert.matches("lost: srun killed by KILL", r.error, 1, true)
     assert.is_true(H.poll(function() return H.count(m) == 0 end, 5))
     H.cleanup(m)
   end)
