@@ -206,8 +206,8 @@ SLURM_SKIP=""
 if [ "$(id -u)" != 0 ]; then SLURM_SKIP="needs root (scripts/slurm-local.sh starts the daemons)"
 elif ! command -v slurmctld >/dev/null; then SLURM_SKIP="Slurm is not installed (make deps)"
 else
-  say "E. slurm launcher (scripts/bench/slurm.sh 200 3)"
-  scripts/bench/slurm.sh 200 3 >"$TMP/slurm.md" 2>"$TMP/slurm.err" ||
+  say "E. slurm launcher (scripts/bench/slurm.sh 200 3 2000)"
+  scripts/bench/slurm.sh 200 3 2000 >"$TMP/slurm.md" 2>"$TMP/slurm.err" ||
     { SLURM_SKIP="scripts/bench/slurm.sh failed: $(tail -c 300 "$TMP/slurm.err" | tr '\n' ' ')"
       warn "$SLURM_SKIP"; : >"$TMP/slurm.md"; }
 fi
@@ -383,12 +383,15 @@ cat <<EOF
 
 ## E. Slurm launcher
 
-\`scripts/bench/slurm.sh 200 3\` (run by make bench as root: it brings up a throwaway
-single-node cluster with scripts/slurm-local.sh, node CPUs=8 overcommitted on the cores, and
-takes it down). 200 \`true\` tasks per measurement, median of 3 runs alternating between the
-tools; corral's rate includes \`salloc\` at pool creation and the release at \`<close>\`. Each
-corral step is \`srun --exact\` + the corral shim (a \`lua5.4\` on the node that reports exact
-outcomes, docs/slurm.md) + the command.
+\`scripts/bench/slurm.sh 200 3 2000\` (run by make bench as root: it brings up a throwaway
+cluster of 3 nodes on this machine with scripts/slurm-local.sh, 80 CPUs per node
+overcommitted on the cores, and takes it down). Steps: 200 \`true\` tasks per measurement;
+each corral step is \`srun --exact\` + the corral shim (a \`lua5.4\` on the node that reports
+exact outcomes, docs/slurm.md) + the command. Agents: 2000 \`true\` tasks through
+\`slurm = { agents = true }\` (one agent step per node, tasks over its stdio, docs/slurm.md)
+against a local exec pool and a pool of steps in the same run. Median of 3 runs alternating
+between the tools; corral's rates include \`salloc\`, the agents' start and the release at
+\`<close>\`.
 
 EOF
   if [ -n "$SLURM_SKIP" ]; then echo "Not measured in this run: $SLURM_SKIP."
