@@ -158,6 +158,19 @@ describe("slurm agents", function()
     assert.matches("^no Slurm agent left: agent on node %S+ lost: srun exited with code 127$", r.error)
   end)
 
+  it("stdin 'inherit' is a record with status 'error' and why; a path is read on the node", function()
+    skip()
+    local pool <close> = corral.pool { launcher = "slurm", size = 1, slurm = { agents = true } }
+    local r = pool:submit("cat", { stdin = "inherit" }):wait()
+    assert.are.equal("error", r.status)
+    assert.are.equal('stdin "inherit" is not available with Slurm agents (a path is, or agents = false)', r.error)
+    local path = os.tmpname()
+    local fh = assert(io.open(path, "w")); fh:write("from a file\n"); fh:close()
+    r = pool:submit("cat", { stdin = path }):wait()
+    os.remove(path)
+    assert.are.equal("from a file\n", r.stdout)
+  end)
+
   it("run lua tasks: values, errors with traceback, a worker killed gives 'lost'", function()
     skip()
     local pool <close> = corral.pool { executor = "lua", launcher = "slurm", size = 3,

@@ -295,7 +295,11 @@ function M.start(pool, f, on_end)
     opts.stdout, out_to = where("stdout")
     opts.stderr, err_to = where("stderr")
     local sin = pick(o, po, "stdin", "null")
-    opts.stdin = type(sin) == "table" and sin or "null"
+    if sin ~= "null" and type(sin) ~= "table" then   -- the agent's stdin is the protocol
+      return nil, ("stdin %s is not available with Slurm agents (a path is, or agents = false)"):format(
+        sin == "inherit" and '"inherit"' or ("fd " .. tostring(sin)))
+    end
+    opts.stdin = sin
     opts.out_to, opts.err_to = out_to, err_to
   end
   st.next = (st.next or 0) + 1
