@@ -151,9 +151,9 @@ describe("slurm agents", function()
 
   it("an agent that cannot start (bad interpreter on the node): a record with status 'error' and why", function()
     skip()
-    local pool <close> = corral.pool { launcher = "slurm", size = 1, interpreter = "/no/such/lua5.4",
-                                       slurm = { agents = true } }
-    local r = pool:submit("true"):wait(10)
+    local pool <close> = corral.pool { executor = "lua", launcher = "slurm", size = 1,
+                                       interpreter = "/no/such/lua5.4", slurm = { agents = true } }
+    local r = pool:submit(function() end):wait(10)
     assert.are.equal("error", r.status)
     assert.matches("^no Slurm agent left: agent on node %S+ lost: srun exited with code 127$", r.error)
   end)
