@@ -53,6 +53,14 @@ function M.size(pool, n, opts, fname)
     return nil
   end
   local o = pool.opts
+  -- Slurm agents run lua tasks in workers of their own and relay whole replies, not batches:
+  -- one task per item there (chunks go to workers that are steps: agents = false).
+  if pool.slurm and pool.slurm.agents then
+    if cs ~= nil and cs ~= "auto" and cs > 1 then
+      errors.raise(("bad option 'chunksize' to '%s' (Slurm agents run one item per task)"):format(fname))
+    end
+    return nil
+  end
   local policy = (o.timeout and "timeout") or (pool.retries > 0 and "retries") or (o.maxtasks and "maxtasks")
   if policy then
     if cs ~= nil and cs ~= "auto" and cs > 1 then

@@ -187,4 +187,25 @@ describe("slurm agents", function()
     assert.are.equal("killed by KILL", r.error)
     assert.are.equal(9, pool:submit(function() return 9 end):result())
   end)
+
+  it("a lua map gives every value: one task per item through agents, chunks through steps", function()
+    skip()
+    for _, agents in ipairs { true, false } do
+      local pool <close> = corral.pool { executor = "lua", launcher = "slurm", size = 2,
+                                         slurm = { agents = agents } }
+      local list = {}
+      for i = 1, 3000 do list[i] = i end
+      local out = pool:map(function(x) return x * 3 end, list)
+      assert.are.equal(3000, #out)
+      assert.are.equal(9000, out[3000])
+      local ok, err = pcall(pool.map, pool, function(x) if x == 77 then error("bad 77") end return x end, list)
+      assert.is_false(ok)
+      assert.matches("bad 77", tostring(err))
+      if agents then
+        ok, err = pcall(pool.map, pool, function(x) return x end, list, { chunksize = 10 })
+        assert.is_false(ok)
+        assert.matches("Slurm agents run one item per task", err, 1, true)
+      end
+    end
+  end)
 end)
