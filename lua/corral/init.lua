@@ -2,10 +2,14 @@
 --
 -- This is the public surface; see docs/api.md. The C engine is corral.core, the event loop
 -- corral.loop. Loading corral starts nothing and installs no signal handler.
+--
+-- It loads only the engine and corral.errors: the loop, the pool core and what they use are
+-- required by the first function that needs them, so `require "corral"` and a short script
+-- pay only for what they use (spec/startup_spec.lua; the cost: docs/benchmarks.md, F).
 local core = require "corral.core"
-local loop = require "corral.loop"
-local pool = require "corral.pool"
 local errors = require "corral.errors"
+
+local function loop() return require "corral.loop" end
 
 local corral = {
   _VERSION = "corral 0.1.0",
@@ -13,11 +17,12 @@ local corral = {
   Interrupted = errors.Interrupted,
 }
 
-function corral.pool(opts) return pool.new(opts) end
+function corral.pool(opts) return require("corral.pool").new(opts) end
 function corral.workflow(opts) return require("corral.workflow").new(opts) end
 
-corral.as_completed = pool.as_completed
-corral.go = loop.go
+-- Tail calls: an argument error still names the caller's line (error level 2).
+function corral.as_completed(fs) return require("corral.pool").as_completed(fs) end
+function corral.go(fn, ...) return loop().go(fn, ...) end
 
 -- sleep(seconds): sleep while the pools keep working (timeouts, retries, refills, records);
 -- inside corral.go it yields, so other coroutines run meanwhile.
@@ -27,25 +32,26 @@ function corral.sleep(seconds)
     error(("bad argument #1 to 'sleep' (non-negative number of seconds expected, got %s)")
       :format(type(seconds) == "number" and tostring(seconds) or type(seconds)), 2)
   end
-  loop.wait_for(never, loop.now() + seconds, {})
+  local l = loop()
+  l.wait_for(never, l.now() + seconds, {})
 end
 
 -- loop(): the handle a host with its own event loop drives corral through.
 local Loop = {}
 Loop.__index = Loop
-function Loop:pollfd() return loop.pollfd() end
-function Loop:timeout() return loop.timeout() end
+function Loop:pollfd() return loop().pollfd() end
+function Loop:timeout() return loop().timeout() end
 function Loop:step(seconds)
   if seconds ~= nil and (type(seconds) ~= "number" or seconds < 0) then
     error("bad argument #1 to 'step' (non-negative number expected)", 2)
   end
-  loop.step(seconds or 0)
+  loop().step(seconds or 0)
 end
 local the_loop = setmetatable({}, Loop)
 function corral.loop() return the_loop end
 
 -- signals(false): leave all signal handling to the host, process-wide.
-function corral.signals(on) loop.set_signals(on) end
+function corral.signals(on) loop().set_signals(on) end
 
 -- Process utilities: OS failures return nil, message, errno.
 corral.getpid = core.getpid
@@ -54,7 +60,11 @@ corral.getpgid = core.getpgid
 corral.kill = core.kill
 corral.killpg = core.killpg
 
--- interrupted(): the signal ("INT", "TERM", "HUP") of an interrupt that cancelled work, or nil.
-function corral.interrupted() return pool.interrupted_work end
+-- interrupted(): the signal ("INT", "TERM", "HUP") of an interrupt that cancelled work, or nil
+-- (none when no pool was ever made: the pool core is not loaded then).
+function corral.interrupted()
+  local pool = package.loaded["corral.pool"]
+  return pool and pool.interrupted_work or nil
+end
 
 return corral

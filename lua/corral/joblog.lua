@@ -5,7 +5,13 @@
 -- Besides outcome records the journal holds events, lines with an `event` field ("start" as
 -- an attempt starts, "run" as a workflow run begins), so `corral status` can see what is
 -- running. Readers of outcomes skip them: M.read does, and so does M.is_event for others.
-local cjson = require "cjson.safe"
+-- lua-cjson is loaded by the first line written or read, not by whoever requires this module
+-- (a workflow without a journal never needs it).
+local cjson = setmetatable({}, { __index = function(t, k)
+  local m = require "cjson.safe"
+  setmetatable(t, { __index = m })
+  return m[k]
+end })
 
 local M = {}
 local Log = {}

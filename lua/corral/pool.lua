@@ -7,11 +7,9 @@ local options = require "corral.options"
 local future = require "corral.future"
 local errors = require "corral.errors"
 local executors = require "corral.executors"
-local commands = require "corral.launch.commands"
-local workers = require "corral.lua.workers"
-local joblog = require "corral.joblog"
 local settings = require "corral.launch.settings"
-local chunks = require "corral.chunks"
+-- The runners (corral.launch.commands, corral.lua.workers, corral.slurm), the journal and
+-- chunked maps are required where first used: a script loads only what it uses.
 
 local M = {}
 local Pool = {}
@@ -59,12 +57,13 @@ function M.new(opts)
   self.on_began = function(f, h, at) f.start = at; return self:_began(f, h) end
   self.on_batch = function(f, h, r) return f.chunk:batch(f, h, r) end
   self.pump_deferred = function() self.pump_pending = false; self:_pump() end
-  self.runner = o.executor == "lua" and workers or commands[o.executor]
-  if o.executor == "lua" then workers.init(self) end
+  local workers = o.executor == "lua" and require "corral.lua.workers"
+  self.runner = workers or require("corral.launch.commands")[o.executor]
+  if workers then workers.init(self) end
   if o.launcher == "slurm" then require("corral.slurm").setup(self)
-  elseif o.executor == "lua" then workers.prestart(self) end
+  elseif workers then workers.prestart(self) end
   if o.joblog then
-    local log, err = joblog.open(o.joblog)
+    local log, err = require("corral.joblog").open(o.joblog)
     if not log then error(err, 2) end
     self.joblog = log
   end
@@ -427,7 +426,7 @@ local function chunked(self, fn, list, opts, fname)
     return nil
   end
   if type(list) ~= "table" then return nil end      -- submit_list names the bad argument
-  local size = chunks.size(self, #list, opts, fname)
+  local size = require("corral.chunks").size(self, #list, opts, fname)
   if not size then return nil end
   local _, name = self.kind.prepare(fn, fname)
   return size, name
@@ -435,7 +434,7 @@ end
 
 function Pool:map(a, b, opts)
   local size, name = chunked(self, a, b, opts, "map")
-  if size then return chunks.map(self, a, b, size, name) end
+  if size then return require("corral.chunks").map(self, a, b, size, name) end
   local fs = submit_list(self, a, b, "map")
   local left, failed, waiters = #fs, nil, {}
   on_settle(fs, function(f)
@@ -452,7 +451,7 @@ end
 
 function Pool:imap(a, b, opts)
   local size, name = chunked(self, a, b, opts, "imap")
-  if size then return chunks.imap(self, a, b, size, name) end
+  if size then return require("corral.chunks").imap(self, a, b, size, name) end
   local fs = submit_list(self, a, b, "imap")
   local i = 0
   return function()
@@ -488,7 +487,7 @@ function Pool:as_completed(fs) return (M.as_completed(fs)) end
 
 function Pool:imap_unordered(a, b, opts)
   local size, name = chunked(self, a, b, opts, "imap_unordered")
-  if size then return chunks.imap_unordered(self, a, b, size, name) end
+  if size then return require("corral.chunks").imap_unordered(self, a, b, size, name) end
   local fs = submit_list(self, a, b, "imap_unordered")
   local index = {}
   for i, f in ipairs(fs) do index[f] = i end

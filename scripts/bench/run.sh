@@ -211,6 +211,10 @@ else
     { SLURM_SKIP="scripts/bench/slurm.sh failed: $(tail -c 300 "$TMP/slurm.err" | tr '\n' ' ')"
       warn "$SLURM_SKIP"; : >"$TMP/slurm.md"; }
 fi
+# --- F. start-up: what corral costs before it does any work ---------------------------------------
+say "F. start-up (scripts/bench/startup.py $RUNS)"
+"$PY" $HERE/startup.py "$RUNS" >"$TMP/startup.md" 2>"$TMP/startup.err" ||
+  { warn "scripts/bench/startup.py failed: $(tail -c 300 "$TMP/startup.err" | tr '\n' ' ')"; : >"$TMP/startup.md"; }
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.7) }' &&
@@ -396,6 +400,10 @@ between the tools; corral's rates include \`salloc\`, the agents' start and the 
 EOF
   if [ -n "$SLURM_SKIP" ]; then echo "Not measured in this run: $SLURM_SKIP."
   else cat "$TMP/slurm.md"; fi
+echo
+echo "## F. Start-up"
+echo
+if [ -s "$TMP/startup.md" ]; then cat "$TMP/startup.md"; else echo "Not measured in this run: see the warnings."; fi
 if [ -n "$WARN" ]; then
   echo
   echo "## Warnings from this run"

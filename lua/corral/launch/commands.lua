@@ -8,7 +8,7 @@
 -- start returns nil, message when the task cannot start.
 local proc = require "corral.launch.proc"
 local settings = require "corral.launch.settings"
-local cgroup = require "corral.launch.cgroup"
+-- corral.launch.cgroup is required by the first task that asks for a cgroup or a memory limit.
 
 local M = {}
 
@@ -42,7 +42,7 @@ function commands.start(pool, f, on_end)
   local mode, cg = pick(o, po, "cgroup", false), nil
   if mode or memory then
     local err
-    cg, err = cgroup.create(mode, memory)
+    cg, err = require("corral.launch.cgroup").create(mode, memory)
     if cg == nil then return nil, err end
   end
   return proc.start({
@@ -60,7 +60,8 @@ end
 
 -- The pool is closing: corral's cgroup parent goes once no pool has a task cgroup left.
 function commands.shutdown()
-  cgroup.release()
+  local cgroup = package.loaded["corral.launch.cgroup"]    -- not loaded: no cgroup was made
+  if cgroup then cgroup.release() end
 end
 
 M.exec = commands

@@ -7,8 +7,10 @@
 local core = require "corral.core"
 local loop = require "corral.loop"
 local group = require "corral.launch.group"
-local lifeline = require "corral.launch.lifeline"
-local cgroup = require "corral.launch.cgroup"
+-- Required on first use: the lifeline by the first process watched (it starts the watchdog
+-- then), corral.launch.cgroup by the first task with a cgroup (made by cgroup.create).
+local lifeline
+local function cgroup() return require "corral.launch.cgroup" end
 
 local M = {}
 local Proc = {}
@@ -38,7 +40,7 @@ local function try_finish(self)
   lifeline.remove(self.pgid)
   if self.cg then
     lifeline.remove(-self.cg.id)
-    if cgroup.finish(self.cg) > 0 then
+    if cgroup().finish(self.cg) > 0 then
       self.oom = true
       self.note = ("out of memory (limit %d bytes)"):format(self.cg.mem.limit)
     end
@@ -85,9 +87,9 @@ local function on_exit(self)
   -- The task owns its group (and its cgroup): whatever it left running is ended with it.
   if self.linger then return group_done(self) end
   if self.cg and self.cg.path then
-    if not cgroup.populated(self.cg) then return group_done(self) end
+    if not cgroup().populated(self.cg) then return group_done(self) end
     self.stopping = true
-    cgroup.stop(self.cg, self.pgid, self.termseq, function() group_done(self) end)
+    cgroup().stop(self.cg, self.pgid, self.termseq, function() group_done(self) end)
   elseif core.group_exists(self.pgid) then
     self.stopping = true
     group.stop(self.pgid, self.termseq, function() group_done(self) end)
@@ -99,6 +101,7 @@ end
 -- watch(pid, pidfd, outfd, errfd, spec, on_end) -> proc: follow a child started elsewhere
 -- (spawned, or forked as a lua worker) to its end.
 function M.watch(pid, pidfd, outfd, errfd, spec, on_end)
+  lifeline = lifeline or require "corral.launch.lifeline"
   lifeline.add(pid)
   local self = setmetatable({
     pid = pid, pgid = pid, pidfd = pidfd, on_end = on_end,
@@ -106,7 +109,7 @@ function M.watch(pid, pidfd, outfd, errfd, spec, on_end)
     started_at = loop.now(), streams = {}, open = 0,
   }, Proc)
   if self.cg then
-    cgroup.started(self.cg)
+    cgroup().started(self.cg)
     lifeline.add(-self.cg.id)
   end
   local function add(name, fd)
@@ -137,10 +140,10 @@ function M.start(spec, on_end)
     stdin = spec.stdin or "null", stdout = out, stderr = err, block_int = spec.block_int,
     rlimits = spec.rlimits,
   }
-  if spec.cgroup then cgroup.spawn_options(spec.cgroup, opts) end
+  if spec.cgroup then cgroup().spawn_options(spec.cgroup, opts) end
   local pid, pidfd, errno, outfd, errfd = core.spawn(opts)
   if not pid then
-    if spec.cgroup then cgroup.remove(spec.cgroup) end
+    if spec.cgroup then cgroup().remove(spec.cgroup) end
     return nil, pidfd, errno
   end
   return M.watch(pid, pidfd, outfd, errfd, spec, on_end)
@@ -172,17 +175,17 @@ function Proc:stop(steps)
   if not self.reaped and self.pidfd then on_exit(self) end
   if self.reaped then
     if self.stopping and not self.finished then
-      if self.cg and self.cg.path then cgroup.hurry(self.cg) else group.hurry(self.pgid) end
+      if self.cg and self.cg.path then cgroup().hurry(self.cg) else group.hurry(self.pgid) end
     end
     return false
   end
   if self.stopping then
-    if self.cg and self.cg.path then cgroup.hurry(self.cg) else group.hurry(self.pgid) end
+    if self.cg and self.cg.path then cgroup().hurry(self.cg) else group.hurry(self.pgid) end
     return true
   end
   self.stopping = true
   if self.cg and self.cg.path then
-    cgroup.stop(self.cg, self.pgid, steps or self.termseq, function() group_done(self) end)
+    cgroup().stop(self.cg, self.pgid, steps or self.termseq, function() group_done(self) end)
   else
     group.stop(self.pgid, steps or self.termseq, function() group_done(self) end)
   end
@@ -193,7 +196,7 @@ end
 function Proc:kill_now()
   if not self.finished and (not self.reaped or self.stopping) then
     core.killpg(self.pgid, "KILL")
-    if self.cg then cgroup.kill(self.cg) end
+    if self.cg then cgroup().kill(self.cg) end
   end
 end
 
