@@ -140,6 +140,7 @@ function Run:batch(f, h, r)
   f.last_t = r.t[#r.t] or at
   local avg = (f.last_t - at) / k          -- seconds per item, for the next "auto" chunk
   self.avg = self.avg and self.avg + (avg - self.avg) / 4 or avg
+  self.pool.chunk_avg[self.name] = self.avg    -- the next map of this fn starts from it
   f.got = f.got + k
   local counts = self.pool.counts
   bump(counts, "ok", k - nbad)
@@ -282,6 +283,8 @@ local function start(pool, fn, list, size, name)
     outstanding = 0, left = n, failed = nil, stopped = false, waiters = {},
     base = pool.next_id, all = pool.joblog and true or nil,   -- a journal records all values
   }, Run)
+  pool.chunk_avg = pool.chunk_avg or {}
+  run.avg = pool.chunk_avg[name]
   pool.next_id = pool.next_id + n
   pool.counts.submitted = pool.counts.submitted + n
   run:cut()
