@@ -11,6 +11,7 @@ local loop = require "corral.loop"
 local pool = require "corral.pool"
 local joblog = require "corral.joblog"
 local halt = require "corral.workflow.halt"
+local graph = require "corral.workflow.graph"
 local errors = require "corral.errors"
 local options = require "corral.options"
 
@@ -37,35 +38,55 @@ function M.new(opts)
   }, Workflow)
 end
 
+-- A function's stripped bytecode (moving it in the file is no change), dumped once per function:
+-- a fan-out defines thousands of jobs with the same one.
+local dumped = setmetatable({}, { __mode = "k", __index = function(t, f)
+  local s = "f:" .. string.dump(f, true)
+  t[f] = s
+  return s
+end })
+
+local function key_less(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  return a < b
+end
+
 -- Canonical text of a value: sorted keys, typed scalars, so equal definitions hash equal.
 local function canon(v, out)
   local t = type(v)
   if t == "table" then
     local keys = {}
     for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b)
-      local ta, tb = type(a), type(b)
-      if ta ~= tb then return ta < tb end
-      return a < b
-    end)
+    table.sort(keys, key_less)
     out[#out + 1] = "{"
     for _, k in ipairs(keys) do canon(k, out); out[#out + 1] = "="; canon(v[k], out); out[#out + 1] = ";" end
     out[#out + 1] = "}"
   elseif t == "function" then
-    out[#out + 1] = "f:" .. string.dump(v, true)   -- stripped: moving it in the file is no change
+    out[#out + 1] = dumped[v]
   else
     out[#out + 1] = t:sub(1, 1) .. ":" .. tostring(v)
   end
   return out
 end
 
--- FNV-1a, 64 bits, as 16 hex digits: a stable digest without a crypto library.
+-- FNV-1a, 64 bits, as 16 hex digits: a stable digest without a crypto library. Eight bytes
+-- per s:byte call; a text equal to the last one (a fan-out's jobs often are) is not redone.
+local P = 1099511628211
+local last_text, last_digest
 local function digest(s)
+  if s == last_text then return last_digest end
   local h = -3750763034362895579                  -- 14695981039346656037 as a signed integer
-  for i = 1, #s do
-    h = (h ~ s:byte(i)) * 1099511628211
+  local n = #s
+  local i = 1
+  while i + 7 <= n do
+    local a, b, c, e, f, g, k, l = s:byte(i, i + 7)
+    h = (((((((((((((((h ~ a) * P) ~ b) * P) ~ c) * P) ~ e) * P) ~ f) * P) ~ g) * P) ~ k) * P) ~ l) * P
+    i = i + 8
   end
-  return ("%016x"):format(h)
+  for j = i, n do h = (h ~ s:byte(j)) * P end
+  last_text, last_digest = s, ("%016x"):format(h)
+  return last_digest
 end
 
 -- job(name, spec): add a job. Exactly one of cmd (argv), shell (string), fn (function or
@@ -96,39 +117,6 @@ function Workflow:job(name, spec)
   self.jobs[name] = job
   self.order[#self.order + 1] = job
   return self
-end
-
--- Unknown dependencies and cycles are errors naming them, found before anything runs.
-local function check_graph(self)
-  for _, job in ipairs(self.order) do
-    for _, dep in ipairs(job.after) do
-      if not self.jobs[dep] then
-        errors.raise(("workflow: job '%s' depends on unknown job '%s'"):format(job.name, dep))
-      end
-    end
-  end
-  local state = {}                 -- nil: unvisited, 1: on the path, 2: done
-  local path = {}
-  local function visit(job)
-    if state[job] == 2 then return end
-    if state[job] == 1 then
-      local from
-      for i, j in ipairs(path) do if j == job then from = i end end
-      local names = {}
-      for i = from, #path do names[#names + 1] = path[i].name end
-      names[#names + 1] = job.name
-      error("workflow: dependency cycle: " .. table.concat(names, " -> "), 0)
-    end
-    state[job] = 1
-    path[#path + 1] = job
-    for _, dep in ipairs(job.after) do visit(self.jobs[dep]) end
-    path[#path] = nil
-    state[job] = 2
-  end
-  for _, job in ipairs(self.order) do
-    local ok, err = pcall(visit, job)
-    if not ok then errors.raise(err) end
-  end
 end
 
 -- The last journal record of each job name, for resume.
@@ -197,8 +185,13 @@ end
 -- run() -> report { ok, counts, records = { [name] = record }, list, duration }.
 -- Raises corral.Interrupted after an interrupt that cancelled the run (on_interrupt "cancel",
 -- the default); the journal has every job's end first.
+--
+-- Linear in jobs + dependencies: each job keeps `p`, the index in its `after` of the first
+-- dependency not yet known to be "ok", moved on only when that dependency ends (so a job is
+-- skipped as soon as the first dependency that did not succeed is decided, as before); jobs
+-- whose `p` passes the end go on a ready queue; ended futures arrive on a queue of their own.
 function Workflow:run()
-  check_graph(self)
+  graph.check(self.jobs, self.order, 2)
   local o = self.opts
   local t0 = loop.now()
   local prior = (o.resume and o.joblog) and last_records(o.joblog) or {}
@@ -207,22 +200,34 @@ function Workflow:run()
     if not log then error(err, 2) end
     self.log = log
   end
-  if self.halt then self.halt:set_total(#self.order) end
+  local order = self.order
+  if self.halt then self.halt:set_total(#order) end
   local limit = o.jobs or core.ncpu()
   local records, list, counts = {}, {}, {}
   local running, nrunning = {}, 0          -- future -> job
-  local waiting = {}                       -- future.waiters lists while blocked
   local stopped                            -- nil | reason no new job starts
   local bar
   if o.progress then
     local ok, progress = pcall(require, "corral.workflow.progress")
-    if ok then bar = progress.new { total = #self.order, stream = io.stderr } end
+    if ok then bar = progress.new { total = #order, stream = io.stderr } end
   end
   local nfailed = 0
+  local ready, rhead, rtail = {}, 1, 0     -- jobs whose dependencies all ended "ok"
+  local ended, ehead, etail = {}, 1, 0     -- jobs ended, their dependents not yet looked at
+  local done, dhead, dtail = {}, 1, 0      -- futures settled, not yet taken in
+  local waiters = {}
+  local function on_settle(f)
+    dtail = dtail + 1
+    done[dtail] = f
+    loop.wake_all(waiters)
+  end
+  local function any_done() return dhead <= dtail end
 
   local function finish(job, r)
     records[job.name] = r
     list[#list + 1] = r
+    etail = etail + 1
+    ended[etail] = job
     counts[r.status] = (counts[r.status] or 0) + 1
     if r.status ~= "ok" and r.status ~= "skipped" then nfailed = nfailed + 1 end
     if self.halt and not r.resumed and r.status ~= "skipped" then
@@ -237,8 +242,29 @@ function Workflow:run()
     if bar then bar:update { done = #list, running = nrunning, failed = nfailed } end
   end
 
+  -- advance(job): move job.p past dependencies that ended "ok"; a job that can go on is
+  -- queued, one after a dependency that did not succeed is skipped.
+  local function advance(job)
+    local after, p = job.after, job.p
+    while p <= #after do
+      local dep = after[p]
+      local r = records[dep]
+      if not r then job.p = p; return end
+      if r.status ~= "ok" then
+        job.p = p
+        return finish(job, unrun(self, job, "skipped", ("dependency '%s' %s"):format(dep, r.status)))
+      end
+      p = p + 1
+    end
+    job.p = p
+    job.queued = true
+    rtail = rtail + 1
+    ready[rtail] = job
+  end
+
   -- Resumed jobs first: their "ok" stands, nothing new is journalled for them.
-  for _, job in ipairs(self.order) do
+  for _, job in ipairs(order) do
+    job.p, job.queued = 1, nil
     local last = prior[job.name]
     if last and last.status == "ok" and last.hash == job.hash then
       last.resumed = true
@@ -246,62 +272,58 @@ function Workflow:run()
       finish(job, last)
     end
   end
+  ehead = etail + 1                        -- their dependents are all looked at just below
 
   -- The run's size for `corral status` (its ETA): the jobs this run has left to end.
   if self.log then
-    self.log:event { event = "run", total = #self.order - #list, jobs = limit, start = core.time(),
+    self.log:event { event = "run", total = #order - #list, jobs = limit, start = core.time(),
                      pid = core.getpid(), host = joblog.HOST }
   end
-
-  local function state_of(job)
-    if records[job.name] then return "done" end
-    for _, dep in ipairs(job.after) do
-      local r = records[dep]
-      if not r then return "blocked" end
-      if r.status ~= "ok" then return "skip", dep end
-    end
-    return "ready"
+  for _, job in ipairs(order) do
+    if not records[job.name] and not job.queued then advance(job) end
   end
 
   while true do
-    local progressed = true
-    while progressed do                   -- settle skips, start what is ready
-      progressed = false
-      for _, job in ipairs(self.order) do
-        if not records[job.name] and not job.future then
-          local st, dep = state_of(job)
-          if st == "skip" then
-            finish(job, unrun(self, job, "skipped",
-              ("dependency '%s' %s"):format(dep, records[dep].status)))
-            progressed = true
-          elseif (stopped or pool.interrupted_work) and st ~= "blocked" then
-            -- (a job waiting for a running one waits for its end: then the rule above
-            -- decides, not which of several ending jobs the loop happened to see first)
-            finish(job, unrun(self, job, "cancelled", stopped or "interrupted"))
-            progressed = true
-          elseif st == "ready" and nrunning < limit then
-            local f = submit(self, job)
-            job.future = f
-            running[f] = job
-            nrunning = nrunning + 1
-            progressed = true
-          end
-        end
+    -- Dependents of the jobs that ended: only a job waiting on exactly this one can move.
+    while ehead <= etail do
+      local job = ended[ehead]
+      ended[ehead] = nil
+      ehead = ehead + 1
+      local name = job.name
+      for _, d in ipairs(job.dependents) do
+        if not d.queued and not records[d.name] and d.after[d.p] == name then advance(d) end
       end
     end
+    -- Start what is ready; after a halt or an interrupt, cancel it instead.
+    -- (a job waiting for a running one waits for its end: then the rule above decides)
+    while rhead <= rtail do
+      local job = ready[rhead]
+      if stopped or pool.interrupted_work then
+        finish(job, unrun(self, job, "cancelled", stopped or "interrupted"))
+      elseif nrunning < limit then
+        local f = submit(self, job)
+        running[f] = job
+        nrunning = nrunning + 1
+        if f:done() then on_settle(f) else f:_on_settle(on_settle) end
+      else
+        break
+      end
+      ready[rhead] = nil
+      rhead = rhead + 1
+    end
+    if ehead <= etail then goto continue end
     if nrunning == 0 then break end
-    -- Wait for any running job to end.
-    local done_f
-    for f in pairs(running) do waiting[#waiting + 1] = f:_waiters() end
-    loop.wait_for(function()
-      for f in pairs(running) do if f:done() then done_f = f; return true end end
-      return false
-    end, nil, waiting)
-    for i = #waiting, 1, -1 do waiting[i] = nil end
-    local job = running[done_f]
-    running[done_f] = nil
-    nrunning = nrunning - 1
-    finish(job, done_f.record)
+    loop.wait_for(any_done, nil, { waiters })
+    while dhead <= dtail do
+      local f = done[dhead]
+      done[dhead] = nil
+      dhead = dhead + 1
+      local job = running[f]
+      running[f] = nil
+      nrunning = nrunning - 1
+      finish(job, f.record)
+    end
+    ::continue::
   end
 
   if bar then bar:finish() end
@@ -309,9 +331,10 @@ function Workflow:run()
   self.pools = nil
   if self.log then self.log:close(); self.log = nil end
   if o.keep_order then
-    table.sort(list, function(a, b) return self.jobs[a.name].index < self.jobs[b.name].index end)
+    local jobs = self.jobs
+    table.sort(list, function(a, b) return jobs[a.name].index < jobs[b.name].index end)
   end
-  local report = { ok = (counts.ok or 0) == #self.order, counts = counts, records = records,
+  local report = { ok = (counts.ok or 0) == #order, counts = counts, records = records,
                    list = list, duration = loop.now() - t0 }
   local mode = o.on_interrupt or "cancel"
   if pool.interrupted_work and mode == "cancel" and (counts.cancelled or 0) > 0 then
