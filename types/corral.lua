@@ -275,7 +275,7 @@ function Future:settle(record) end
 ---@field shell? string a line run by /bin/sh -c
 ---@field fn? corral.LuaFunction a Lua function (no upvalues) or "module.fn"
 ---@field args? any[] fn's arguments
----@field after? string[] jobs that must end "ok" first
+---@field after? string[] jobs (or each() groups: all their members) that must end "ok" first
 ---@field timeout? number
 ---@field retries? integer
 ---@field cwd? string commands only
@@ -297,6 +297,15 @@ local Workflow = {}
 ---@param spec corral.JobSpec
 ---@return corral.Workflow self
 function Workflow:job(name, spec) end
+
+---Fan-out: one job per item, make(item, i) -> its spec, named `name[i]` (or the spec's
+---`name`). `after = { name }` waits for all of them; an fn job after the group gets, after its
+---args, the list of the members' first values in item order.
+---@param name string
+---@param items any[]
+---@param make fun(item: any, i: integer): (corral.JobSpec|{ name: string? })
+---@return corral.Workflow self
+function Workflow:each(name, items, make) end
 
 ---Checks the graph (unknown dependency, cycle: raises), then runs every job. Raises
 ---corral.Interrupted after Ctrl-C (with on_interrupt = "cancel"); yields inside corral.go.

@@ -28,10 +28,34 @@ local function cycle_from(jobs, left, start)
   return table.concat(names, " -> ")
 end
 
--- check(jobs, order, level): jobs by name, order the definition list; level for error().
-function M.check(jobs, order, level)
+-- A job's `after` as run: its `declared` names with each group (wf:each) replaced by the
+-- group's members; `gathers` lists those groups' member lists, in the order they are named.
+local function expand(job, groups)
+  local declared = job.declared
+  local after, gathers = declared, nil
+  for i = 1, #declared do
+    local members = groups[declared[i]]
+    if members then
+      if not gathers then
+        gathers, after = {}, table.move(declared, 1, i - 1, 1, {})
+      end
+      gathers[#gathers + 1] = members
+      table.move(members, 1, #members, #after + 1, after)
+    elseif gathers then
+      after[#after + 1] = declared[i]
+    end
+  end
+  job.after, job.gathers = after, gathers
+end
+
+-- check(jobs, order, level, groups): jobs by name, order the definition list, groups the
+-- each() groups by name (member names in item order); level for error().
+function M.check(jobs, order, level, groups)
   level = (level or 1) + 1
-  for _, job in ipairs(order) do job.dependents = {} end
+  for _, job in ipairs(order) do
+    job.dependents = {}
+    if job.declared then expand(job, groups or {}) end
+  end
   local indeg = {}
   for _, job in ipairs(order) do
     local after = job.after

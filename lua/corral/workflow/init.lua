@@ -23,9 +23,10 @@ Workflow.__name = "corral.Workflow"
 local function bad(fname, msg) errors.raise(("bad argument to '%s' (%s)"):format(fname, msg)) end
 
 -- The options of workflow() and job() are checked by corral.options (a bad or unknown one
--- raises naming it, at the caller's line); the table itself is kept as given.
-local function check_options(t, kind)
-  options.check(kind, t, kind)
+-- raises naming it, at the caller's line); the table itself is kept as given. fname: the
+-- function named in the error (each() checks its jobs' options as "job" options).
+local function check_options(t, kind, fname)
+  options.check(kind, t, fname or kind)
   return t or {}
 end
 
@@ -33,7 +34,7 @@ end
 function M.new(opts)
   opts = check_options(opts, "workflow")
   return setmetatable({
-    opts = opts, jobs = {}, order = {},
+    opts = opts, jobs = {}, order = {}, groups = {},
     halt = halt.parse(opts.halt),          -- raises on a malformed spec, now
   }, Workflow)
 end
@@ -89,33 +90,66 @@ local function digest(s)
   return last_digest
 end
 
--- job(name, spec): add a job. Exactly one of cmd (argv), shell (string), fn (function or
--- "module.fn", with args). after: names of jobs that must succeed first.
-function Workflow:job(name, spec)
-  if type(name) ~= "string" or name == "" then bad("job", "job name expected, got " .. tostring(name)) end
-  if self.jobs[name] then bad("job", "job '" .. name .. "' is defined twice") end
-  spec = check_options(spec, "job")
+-- define(self, name, spec, fname): add a job for job() and each(); errors name the script's
+-- line that called them (corral.errors.raise).
+local function define(self, name, spec, fname)
+  if type(name) ~= "string" or name == "" then bad(fname, "job name expected, got " .. tostring(name)) end
+  if self.jobs[name] or self.groups[name] then bad(fname, "job '" .. name .. "' is defined twice") end
+  spec = check_options(spec, "job", fname)
   local kinds = (spec.cmd and 1 or 0) + (spec.shell and 1 or 0) + (spec.fn and 1 or 0)
-  if kinds ~= 1 then bad("job", "job '" .. name .. "' needs exactly one of cmd, shell, fn") end
+  if kinds ~= 1 then bad(fname, "job '" .. name .. "' needs exactly one of cmd, shell, fn") end
   if spec.fn and type(spec.fn) ~= "function" and type(spec.fn) ~= "string" then
-    bad("job", "job '" .. name .. "': fn must be a function or \"module.fn\"")
+    bad(fname, "job '" .. name .. "': fn must be a function or \"module.fn\"")
   end
   if spec.fn and (spec.cwd or spec.env) then
-    bad("job", "job '" .. name .. "': cwd and env apply to commands, not to fn jobs")
+    bad(fname, "job '" .. name .. "': cwd and env apply to commands, not to fn jobs")
   end
-  if spec.args and not spec.fn then bad("job", "job '" .. name .. "': args go with fn") end
+  if spec.args and not spec.fn then bad(fname, "job '" .. name .. "': args go with fn") end
   local after = {}
   for i, dep in ipairs(spec.after or {}) do
-    if type(dep) ~= "string" then bad("job", ("job '%s': after[%d] is not a job name"):format(name, i)) end
+    if type(dep) ~= "string" then bad(fname, ("job '%s': after[%d] is not a job name"):format(name, i)) end
     after[i] = dep
   end
   local kind = spec.cmd and "exec" or spec.shell and "shell" or "lua"
   local what = { kind = kind, cmd = spec.cmd, shell = spec.shell, fn = spec.fn, args = spec.args,
                  cwd = spec.cwd, env = spec.env }
-  local job = { name = name, spec = spec, kind = kind, after = after,
+  local job = { name = name, spec = spec, kind = kind, after = after, declared = after,
                 hash = digest(table.concat(canon(what, {}))), index = #self.order + 1 }
   self.jobs[name] = job
   self.order[#self.order + 1] = job
+  return job
+end
+
+-- job(name, spec): add a job. Exactly one of cmd (argv), shell (string), fn (function or
+-- "module.fn", with args). after: names of jobs (or of each() groups) that must succeed first.
+function Workflow:job(name, spec)
+  define(self, name, spec, "job")
+  return self
+end
+
+-- each(name, items, make): one job per item, make(item, i) -> its spec; named name[i] unless
+-- the spec has a `name`. `after = { name }` elsewhere waits for all of them, and an fn job
+-- gets, after its args, the list of their first values in item order.
+function Workflow:each(name, items, make)
+  if type(name) ~= "string" or name == "" then bad("each", "group name expected, got " .. tostring(name)) end
+  if self.jobs[name] or self.groups[name] then bad("each", "'" .. name .. "' is defined twice") end
+  if type(items) ~= "table" then bad("each", ("group '%s': list of items expected, got %s"):format(name, type(items))) end
+  if type(make) ~= "function" then bad("each", ("group '%s': function expected, got %s"):format(name, type(make))) end
+  local members = {}
+  self.groups[name] = members
+  for i, item in ipairs(items) do
+    local spec = make(item, i)
+    if type(spec) ~= "table" then
+      bad("each", ("group '%s': item %d gave %s, not a job spec"):format(name, i, type(spec)))
+    end
+    local jname = spec.name
+    if jname ~= nil then                  -- the name is ours, not a job option
+      local copy = {}
+      for k, v in pairs(spec) do if k ~= "name" then copy[k] = v end end
+      spec = copy
+    end
+    members[i] = define(self, jname or ("%s[%d]"):format(name, i), spec, "each").name
+  end
   return self
 end
 
@@ -162,13 +196,30 @@ local function pool_for(self, kind)
   return p
 end
 
-local function submit(self, job)
+-- The args of an fn job after groups: its own, then per group the list of the members' first
+-- values in item order (every member ended "ok", or the job would have been skipped).
+local function gathered_args(job, records)
+  local s = job.spec
+  local own = s.args or {}
+  local n = own.n or #own
+  local args = table.move(own, 1, n, 1, {})
+  for _, members in ipairs(job.gathers) do
+    local list = {}
+    for i, m in ipairs(members) do list[i] = records[m].values[1] end
+    n = n + 1
+    args[n] = list
+  end
+  args.n = n
+  return args
+end
+
+local function submit(self, job, records)
   local s = job.spec
   local o = { name = job.name, timeout = s.timeout or self.opts.timeout,
               retries = s.retries or self.opts.retries, cwd = s.cwd, env = s.env }
   local p = pool_for(self, job.kind)
   if job.kind == "lua" then
-    local args = s.args or {}
+    local args = job.gathers and gathered_args(job, records) or s.args or {}
     return p:_submit(o, s.fn, table.unpack(args, 1, args.n or #args))
   end
   return p:_submit(o, s.cmd or s.shell)
@@ -191,7 +242,7 @@ end
 -- skipped as soon as the first dependency that did not succeed is decided, as before); jobs
 -- whose `p` passes the end go on a ready queue; ended futures arrive on a queue of their own.
 function Workflow:run()
-  graph.check(self.jobs, self.order, 2)
+  graph.check(self.jobs, self.order, 2, self.groups)
   local o = self.opts
   local t0 = loop.now()
   local prior = (o.resume and o.joblog) and last_records(o.joblog) or {}
@@ -301,7 +352,7 @@ function Workflow:run()
       if stopped or pool.interrupted_work then
         finish(job, unrun(self, job, "cancelled", stopped or "interrupted"))
       elseif nrunning < limit then
-        local f = submit(self, job)
+        local f = submit(self, job, records)
         running[f] = job
         nrunning = nrunning + 1
         if f:done() then on_settle(f) else f:_on_settle(on_settle) end
