@@ -20,7 +20,7 @@ MODULE   := $(BUILD)/corral/core.so
 # browser, a local Slurm cluster); make deps-all installs them too, and .ci/run calls it.
 DEBS     := lua5.4 liblua5.4-dev lua-cjson lua-busted
 OPTDEBS  := pkg-config parallel luarocks chromium slurmctld slurmd slurm-client munge
-BENCHDEBS:= parallel python3
+BENCHDEBS:= parallel python3 snakemake
 
 .PHONY: all deps deps-all test demo bench asan valgrind fuzz install clean
 
@@ -53,6 +53,7 @@ bench: deps
 	@scripts/deps.sh $(BENCHDEBS)
 	@$(MAKE) --no-print-directory all
 	scripts/bench/run.sh
+	scripts/bench/workflow.sh
 
 # ASan + UBSan: a separate build in build/asan, plus a sanitized Lua host (scripts/asan/lua.c)
 # first on PATH as lua5.4 and lua, so only Lua processes carry the sanitizer runtime (core.so

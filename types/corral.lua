@@ -307,6 +307,16 @@ function Workflow:job(name, spec) end
 ---@return corral.Workflow self
 function Workflow:each(name, items, make) end
 
+---@class corral.PlanEntry
+---@field name string
+---@field action "run"|"skip"
+---@field reason string "resumed", "definition changed", "last run <status>", "dependency will run" or "never ran"
+
+---What run() would do, job by job in definition order, without running anything. Checks the
+---graph first, as run() does.
+---@return corral.PlanEntry[]
+function Workflow:plan() end
+
 ---Checks the graph (unknown dependency, cycle: raises), then runs every job. Raises
 ---corral.Interrupted after Ctrl-C (with on_interrupt = "cancel"); yields inside corral.go.
 ---@return corral.WorkflowReport

@@ -8,7 +8,7 @@ local H = require "helpers"
 local N = 100000
 
 describe("a workflow of 100000 jobs", function()
-  it("runs a fan-out and its gather, then resumes it from the journal, in linear time", function()
+  it("plans and runs a fan-out and its gather, then resumes it from the journal, in linear time", function()
     local d = H.tmpdir()
     local journal = d .. "/j.jsonl"
     local noop = function() end
@@ -18,6 +18,8 @@ describe("a workflow of 100000 jobs", function()
     local names = {}
     for i = 1, N do names[i] = "j" .. i; wf:job(names[i], { fn = noop }) end
     wf:job("gather", { fn = gather, after = names })
+    local plan = wf:plan()
+    assert.are.same({ name = "gather", action = "run", reason = "dependency will run" }, plan[N + 1])
     local report = wf:run()
     local cpu = os.clock() - t0
     assert.is_true(report.ok)

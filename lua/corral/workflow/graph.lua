@@ -48,8 +48,9 @@ local function expand(job, groups)
   job.after, job.gathers = after, gathers
 end
 
--- check(jobs, order, level, groups): jobs by name, order the definition list, groups the
--- each() groups by name (member names in item order); level for error().
+-- check(jobs, order, level, groups) -> the jobs in a topological order. jobs by name, order
+-- the definition list, groups the each() groups by name (member names in item order); level
+-- for error().
 function M.check(jobs, order, level, groups)
   level = (level or 1) + 1
   for _, job in ipairs(order) do
@@ -85,7 +86,7 @@ function M.check(jobs, order, level, groups)
     end
     i = i + 1
   end
-  if n == #order then return end
+  if n == #order then return queue end   -- a topological order
   local left = {}
   for _, job in ipairs(order) do if indeg[job] > 0 then left[job] = true end end
   for _, job in ipairs(order) do

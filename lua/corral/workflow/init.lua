@@ -233,6 +233,34 @@ local function unrun(self, job, status, err)
   return r
 end
 
+-- plan() -> { { name, action = "run" | "skip", reason }, ... } in definition order: what run()
+-- would do, from the graph and (with resume) the journal, without running anything.
+function Workflow:plan()
+  local topo = graph.check(self.jobs, self.order, 2, self.groups)
+  local o = self.opts
+  local prior = (o.resume and o.joblog) and last_records(o.joblog) or {}
+  local entry = {}
+  for _, job in ipairs(topo) do
+    local last = prior[job.name]
+    local action, reason = "run", "never ran"
+    if last and last.status == "ok" and last.hash == job.hash then
+      action, reason = "skip", "resumed"
+    elseif last and last.hash ~= job.hash then
+      reason = "definition changed"
+    elseif last then
+      reason = "last run " .. tostring(last.status)
+    else
+      for _, dep in ipairs(job.after) do
+        if entry[dep].action == "run" then reason = "dependency will run"; break end
+      end
+    end
+    entry[job.name] = { name = job.name, action = action, reason = reason }
+  end
+  local out = {}
+  for i, job in ipairs(self.order) do out[i] = entry[job.name] end
+  return out
+end
+
 -- run() -> report { ok, counts, records = { [name] = record }, list, duration }.
 -- Raises corral.Interrupted after an interrupt that cancelled the run (on_interrupt "cancel",
 -- the default); the journal has every job's end first.
