@@ -1,10 +1,11 @@
 -- corral.workflow.graph: a workflow's dependency graph checked and indexed in linear time.
 --
--- check(jobs, order) raises on an unknown dependency or a cycle (naming it) and gives every
--- job `dependents`, the list of jobs that name it in `after` (once per mention), which the
--- scheduler walks as a job ends instead of scanning every job. No recursion: a chain of
+-- check(jobs, order) raises on an unknown dependency or a cycle (naming it) and gives each job
+-- that has any `dependents`, the list of jobs that name it in `after` (once per mention), which
+-- the scheduler walks as a job ends instead of scanning every job. No recursion: a chain of
 -- 100 000 jobs is as deep as the graph gets.
 local M = {}
+local EMPTY = {}
 
 -- The cycle reached from `start`, a job left over by Kahn's algorithm: every such job has a
 -- dependency left over too, so following the first one from each job must come back around.
@@ -54,7 +55,7 @@ end
 function M.check(jobs, order, level, groups)
   level = (level or 1) + 1
   for _, job in ipairs(order) do
-    job.dependents = {}
+    job.dependents = nil                 -- made for the jobs that have some: most have none
     if job.declared then expand(job, groups or {}) end
   end
   local indeg = {}
@@ -66,7 +67,7 @@ function M.check(jobs, order, level, groups)
         error(("workflow: job '%s' depends on unknown job '%s'"):format(job.name, after[i]), level)
       end
       local ds = d.dependents
-      ds[#ds + 1] = job
+      if ds then ds[#ds + 1] = job else d.dependents = { job } end
     end
     indeg[job] = #after
   end
@@ -77,7 +78,7 @@ function M.check(jobs, order, level, groups)
   end
   local i = 1
   while i <= n do
-    local ds = queue[i].dependents
+    local ds = queue[i].dependents or EMPTY
     for k = 1, #ds do
       local d = ds[k]
       local left = indeg[d] - 1

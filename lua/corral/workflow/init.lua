@@ -16,6 +16,7 @@ local errors = require "corral.errors"
 local options = require "corral.options"
 
 local M = {}
+local EMPTY = {}
 local Workflow = {}
 Workflow.__index = Workflow
 Workflow.__name = "corral.Workflow"
@@ -71,6 +72,25 @@ local function canon(v, out)
   return out
 end
 
+-- The canonical text of what a job runs: canon{ args =, cmd =, cwd =, env =, fn =, kind =,
+-- shell = } without building that table (the keys are written in canon's sorted order).
+local WHAT = { "args", "cmd", "cwd", "env", "fn", "kind", "shell" }
+local function definition(spec, kind)
+  local out = { "{" }
+  for i = 1, #WHAT do
+    local k = WHAT[i]
+    local v = k == "kind" and kind or spec[k]
+    if v ~= nil then
+      out[#out + 1] = "s:" .. k
+      out[#out + 1] = "="
+      canon(v, out)
+      out[#out + 1] = ";"
+    end
+  end
+  out[#out + 1] = "}"
+  return table.concat(out)
+end
+
 -- FNV-1a, 64 bits, as 16 hex digits: a stable digest without a crypto library. Eight bytes
 -- per s:byte call; a text equal to the last one (a fan-out's jobs often are) is not redone.
 local P = 1099511628211
@@ -111,10 +131,8 @@ local function define(self, name, spec, fname)
     after[i] = dep
   end
   local kind = spec.cmd and "exec" or spec.shell and "shell" or "lua"
-  local what = { kind = kind, cmd = spec.cmd, shell = spec.shell, fn = spec.fn, args = spec.args,
-                 cwd = spec.cwd, env = spec.env }
   local job = { name = name, spec = spec, kind = kind, after = after, declared = after,
-                hash = digest(table.concat(canon(what, {}))), index = #self.order + 1 }
+                hash = digest(definition(spec, kind)), index = #self.order + 1 }
   self.jobs[name] = job
   self.order[#self.order + 1] = job
   return job
@@ -369,7 +387,7 @@ function Workflow:run()
       ended[ehead] = nil
       ehead = ehead + 1
       local name = job.name
-      for _, d in ipairs(job.dependents) do
+      for _, d in ipairs(job.dependents or EMPTY) do
         if not d.queued and not records[d.name] and d.after[d.p] == name then advance(d) end
       end
     end
