@@ -64,7 +64,7 @@ function Log:write(r, extra)
     row.stdout, row.stderr, row.error, row.values = nil, nil, tostring(r.error), nil
     line = cjson.encode(row) or "{}"
   end
-  self.fh:write(line, "\n")
+  self.fh:write(line .. "\n")          -- one write(2) per line: the file is unbuffered
 end
 
 -- started(task, extra): a {"event":"start"} line for an attempt that has just started
@@ -73,12 +73,12 @@ function Log:started(f, extra)
   local row = { event = "start", id = f.id, name = f.name, attempt = f.attempt, start = f.start,
                 pid = f.pid, host = M.HOST }
   for k, v in pairs(extra or {}) do row[k] = v end
-  self.fh:write(cjson.encode(row) or "{}", "\n")
+  self.fh:write((cjson.encode(row) or "{}") .. "\n")
 end
 
 -- event(row): any other event line (row.event names its kind).
 function Log:event(row)
-  self.fh:write(cjson.encode(row) or "{}", "\n")
+  self.fh:write((cjson.encode(row) or "{}") .. "\n")
 end
 
 function Log:close()

@@ -40,8 +40,8 @@ function M.new(opts)
   }, Workflow)
 end
 
--- A function's stripped bytecode (moving it in the file is no change), dumped once per function:
--- a fan-out defines thousands of jobs with the same one.
+-- A function's bytecode stripped of debug info (the line it starts on is still in it), dumped
+-- once per function: a fan-out defines thousands of jobs with the same one.
 local dumped = setmetatable({}, { __mode = "k", __index = function(t, f)
   local s = "f:" .. string.dump(f, true)
   t[f] = s
