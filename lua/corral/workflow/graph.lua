@@ -4,6 +4,8 @@
 -- that has any `dependents`, the list of jobs that name it in `after` (once per mention), which
 -- the scheduler walks as a job ends instead of scanning every job. No recursion: a chain of
 -- 100 000 jobs is as deep as the graph gets.
+local errors = require "corral.errors"
+
 local M = {}
 local EMPTY = {}
 
@@ -49,11 +51,10 @@ local function expand(job, groups)
   job.after, job.gathers = after, gathers
 end
 
--- check(jobs, order, level, groups) -> the jobs in a topological order. jobs by name, order
--- the definition list, groups the each() groups by name (member names in item order); level
--- for error().
-function M.check(jobs, order, level, groups)
-  level = (level or 1) + 1
+-- check(jobs, order, groups) -> the jobs in a topological order. jobs by name, order the
+-- definition list, groups the each() groups by name (member names in item order). Errors are
+-- raised at the script's line (corral.errors.raise).
+function M.check(jobs, order, groups)
   for _, job in ipairs(order) do
     job.dependents = nil                 -- made for the jobs that have some: most have none
     if job.declared then expand(job, groups or {}) end
@@ -64,7 +65,7 @@ function M.check(jobs, order, level, groups)
     for i = 1, #after do
       local d = jobs[after[i]]
       if not d then
-        error(("workflow: job '%s' depends on unknown job '%s'"):format(job.name, after[i]), level)
+        errors.raise(("workflow: job '%s' depends on unknown job '%s'"):format(job.name, after[i]))
       end
       local ds = d.dependents
       if ds then ds[#ds + 1] = job else d.dependents = { job } end
@@ -91,7 +92,7 @@ function M.check(jobs, order, level, groups)
   local left = {}
   for _, job in ipairs(order) do if indeg[job] > 0 then left[job] = true end end
   for _, job in ipairs(order) do
-    if left[job] then error("workflow: dependency cycle: " .. cycle_from(jobs, left, job), level) end
+    if left[job] then errors.raise("workflow: dependency cycle: " .. cycle_from(jobs, left, job)) end
   end
 end
 

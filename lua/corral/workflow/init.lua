@@ -254,7 +254,7 @@ end
 -- plan() -> { { name, action = "run" | "skip", reason }, ... } in definition order: what run()
 -- would do, from the graph and (with resume) the journal, without running anything.
 function Workflow:plan()
-  local topo = graph.check(self.jobs, self.order, 2, self.groups)
+  local topo = graph.check(self.jobs, self.order, self.groups)
   local o = self.opts
   local prior = (o.resume and o.joblog) and last_records(o.joblog) or {}
   local entry = {}
@@ -288,7 +288,7 @@ end
 -- skipped as soon as the first dependency that did not succeed is decided, as before); jobs
 -- whose `p` passes the end go on a ready queue; ended futures arrive on a queue of their own.
 function Workflow:run()
-  graph.check(self.jobs, self.order, 2, self.groups)
+  graph.check(self.jobs, self.order, self.groups)
   local o = self.opts
   local t0 = loop.now()
   local prior = (o.resume and o.joblog) and last_records(o.joblog) or {}
