@@ -7,6 +7,8 @@
 # WF_SIZES (default "1000 10000 100000"): workflow sizes for the scheduler measure.
 # WF_SNAKE_RUN (default "1000 10000"): shell-job runs against Snakemake.
 # WF_SNAKE_PLAN (default "10000 100000"): sizes for the plan (`snakemake -n`) measure.
+# WF_SNAKE_LIMIT (default 300): a Snakemake run is stopped after this many seconds and its rate
+# taken over that window (files written / seconds).
 # BENCH_RUNS (default 3): runs per measurement; the median is reported (Snakemake runs of
 # 1000 jobs and more: once, they take minutes).
 set -eu
@@ -16,6 +18,7 @@ RUNS=${BENCH_RUNS:-3}
 SIZES=${WF_SIZES-1000 10000 100000}
 SNAKE_RUN=${WF_SNAKE_RUN-1000 10000}
 SNAKE_PLAN=${WF_SNAKE_PLAN-10000 100000}
+CAP=${WF_SNAKE_LIMIT:-300}      # seconds a Snakemake run may take; a longer one is stopped
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM HUP
@@ -76,6 +79,7 @@ rule one:
 EOF
 SROWS=""
 PROWS=""
+CUT=""
 if [ -n "$SNAKE" ]; then
   for n in $SNAKE_RUN; do
     runs=$RUNS; [ "$n" -ge 1000 ] && runs=1
@@ -88,17 +92,27 @@ if [ -n "$SNAKE" ]; then
       [ "$(ls "$TMP/c" | wc -l)" = "$n" ] || warn "corral shell $n: $(ls "$TMP/c" | wc -l) files"
       cs="$cs $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
       t0=$(now)
-      snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" --quiet all >"$TMP/sout" 2>&1 </dev/null ||
-        warn "snakemake $n: $(tail -c 300 "$TMP/sout" | tr '\n' ' ')"
+      rc=0
+      timeout "$CAP" snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" --quiet all >"$TMP/sout" 2>&1 </dev/null || rc=$?
       t1=$(now)
-      [ "$(ls "$TMP/s/out" 2>/dev/null | wc -l)" = "$n" ] || warn "snakemake $n: $(ls "$TMP/s/out" 2>/dev/null | wc -l) files"
-      ss="$ss $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+      got=$(ls "$TMP/s/out" 2>/dev/null | wc -l)
+      if [ "$rc" = 124 ]; then
+        CUT="$CUT $n:$got"                       # stopped at the cap: its rate over the window
+        ss="$ss $(awk -v a="$t0" -v b="$t1" -v n="$n" -v k="$got" 'BEGIN { print (k > 0) ? (b - a) * n / k : 0 }')"
+      else
+        [ "$rc" = 0 ] || warn "snakemake $n: $(tail -c 300 "$TMP/sout" | tr '\n' ' ')"
+        [ "$got" = "$n" ] || warn "snakemake $n: $got files"
+        ss="$ss $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+      fi
       i=$((i + 1))
     done
     say "  wall s: corral$cs | snakemake$ss"
     C=$(median $cs) S=$(median $ss)
+    cut=$(echo "$CUT" | tr ' ' '\n' | awk -F: -v n="$n" '$1 == n { print $2 }' | tail -n 1)
+    SHOW=$(printf '%.1f' "$S")
+    [ -n "$cut" ] && SHOW="stopped at $CAP s with $cut of $n files: $SHOW projected at that rate"
     SROWS="$SROWS
-| $n | $C | $(awk -v n="$n" -v t="$C" 'BEGIN { printf "%.0f", n / t }') | $S | $(awk -v n="$n" -v t="$S" 'BEGIN { printf "%.0f", n / t }') | $(awk -v a="$S" -v b="$C" 'BEGIN { printf "%.1f", a / b }') |"
+| $n | $(printf '%.2f' "$C") | $(awk -v n="$n" -v t="$C" 'BEGIN { printf "%.0f", n / t }') | $SHOW | $(awk -v n="$n" -v t="$S" 'BEGIN { printf "%.0f", n / t }') | $(awk -v a="$S" -v b="$C" 'BEGIN { printf "%.1f", a / b }') |"
   done
   for n in $SNAKE_PLAN; do
     say "plan of $n shell jobs: corral wf:plan() and snakemake -n"
@@ -106,13 +120,16 @@ if [ -n "$SNAKE" ]; then
     t0=$(now); one plan "$n" "$TMP/c" >/dev/null; t1=$(now)
     C=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
     t0=$(now)
-    snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" -n --quiet all >"$TMP/sout" 2>&1 </dev/null ||
-      warn "snakemake -n $n: $(tail -c 300 "$TMP/sout" | tr '\n' ' ')"
+    rc=0
+    timeout "$CAP" snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" -n --quiet all >"$TMP/sout" 2>&1 </dev/null || rc=$?
     t1=$(now)
+    [ "$rc" = 0 ] || [ "$rc" = 124 ] || warn "snakemake -n $n: $(tail -c 300 "$TMP/sout" | tr '\n' ' ')"
     S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    SHOW=$(printf '%.2f' "$S")
+    [ "$rc" = 124 ] && SHOW="> $CAP (stopped)"
     say "  wall s: corral $C | snakemake -n $S"
     PROWS="$PROWS
-| $n | $(printf '%.2f' "$C") | $(printf '%.2f' "$S") | $(awk -v a="$S" -v b="$C" 'BEGIN { printf "%.1f", a / b }') |"
+| $n | $(printf '%.2f' "$C") | $SHOW | $(awk -v a="$S" -v b="$C" -v c="$rc" 'BEGIN { printf "%s%.1f", (c == 124) ? "> " : "", a / b }') |"
   done
 fi
 T_END=$(date +%s)
@@ -150,6 +167,8 @@ wall clock of the whole command including start-up: corral \`corral run
 scripts/bench/workflow.lua shell N DIR\` (a workflow of N \`shell\` jobs, \`jobs = 2\`), Snakemake
 \`snakemake -j2 --config n=N --quiet all\` on a Snakefile with one rule \`out/{i}.txt\` and
 \`all\` asking for the N files (scripts/bench/workflow.sh writes it). Runs of 1000 jobs and more: once.
+A Snakemake run still going after $CAP s is stopped (\`WF_SNAKE_LIMIT\`); its time is then
+projected from the files it had written, at its rate over those $CAP s.
 
 | N | corral s | corral jobs/s | Snakemake s | Snakemake jobs/s | × Snakemake |
 |---:|---:|---:|---:|---:|---:|$SROWS
