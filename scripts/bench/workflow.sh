@@ -8,7 +8,8 @@
 # WF_SNAKE_RUN (default "1000 10000"): shell-job runs against Snakemake.
 # WF_SNAKE_PLAN (default "10000 100000"): sizes for the plan (`snakemake -n`) measure.
 # WF_SNAKE_LIMIT (default 300): a Snakemake run is stopped after this many seconds and its rate
-# taken over that window (files written / seconds).
+# taken over that window (files written / seconds). Snakemake finishes its running jobs on
+# TERM and may not end: KILL 10 s later.
 # BENCH_RUNS (default 3): runs per measurement; the median is reported (Snakemake runs of
 # 1000 jobs and more: once, they take minutes).
 set -eu
@@ -93,10 +94,11 @@ if [ -n "$SNAKE" ]; then
       cs="$cs $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
       t0=$(now)
       rc=0
-      timeout "$CAP" snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" --quiet all >"$TMP/sout" 2>&1 </dev/null || rc=$?
+      timeout -k 10 "$CAP" snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" --quiet all >"$TMP/sout" 2>&1 </dev/null || rc=$?
       t1=$(now)
       got=$(ls "$TMP/s/out" 2>/dev/null | wc -l)
-      if [ "$rc" = 124 ]; then
+      # stopped at the cap: timeout's 124, or a signal's status once TERM did not end it
+      if [ "$rc" = 124 ] || { [ "$rc" -gt 128 ] && [ "$got" -lt "$n" ]; }; then
         CUT="$CUT $n:$got"                       # stopped at the cap: its rate over the window
         ss="$ss $(awk -v a="$t0" -v b="$t1" -v n="$n" -v k="$got" 'BEGIN { print (k > 0) ? (b - a) * n / k : 0 }')"
       else
@@ -121,8 +123,9 @@ if [ -n "$SNAKE" ]; then
     C=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
     t0=$(now)
     rc=0
-    timeout "$CAP" snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" -n --quiet all >"$TMP/sout" 2>&1 </dev/null || rc=$?
+    timeout -k 10 "$CAP" snakemake -s "$TMP/Snakefile" -d "$TMP/s" -j2 --config n="$n" -n --quiet all >"$TMP/sout" 2>&1 </dev/null || rc=$?
     t1=$(now)
+    [ "$rc" -gt 128 ] && rc=124
     [ "$rc" = 0 ] || [ "$rc" = 124 ] || warn "snakemake -n $n: $(tail -c 300 "$TMP/sout" | tr '\n' ' ')"
     S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
     SHOW=$(printf '%.2f' "$S")
