@@ -215,6 +215,11 @@ fi
 say "F. start-up (scripts/bench/startup.py $RUNS)"
 "$PY" $HERE/startup.py "$RUNS" >"$TMP/startup.md" 2>"$TMP/startup.err" ||
   { warn "scripts/bench/startup.py failed: $(tail -c 300 "$TMP/startup.err" | tr '\n' ' ')"; : >"$TMP/startup.md"; }
+# --- G. corral parallel --pipe beside GNU parallel --pipe -----------------------------------------
+say "G. --pipe throughput (scripts/bench/pipe.sh $RUNS 30)"
+$HERE/pipe.sh "$RUNS" 30 >"$TMP/pipe.md" 2>"$TMP/pipe.err" ||
+  { warn "scripts/bench/pipe.sh failed: $(tail -c 300 "$TMP/pipe.err" | tr '\n' ' ')"; : >"$TMP/pipe.md"; }
+[ -s "$TMP/pipe.err" ] && warn "$(head -c 300 "$TMP/pipe.err" | tr '\n' ' ')"
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.7) }' &&
@@ -404,6 +409,10 @@ echo
 echo "## F. Start-up"
 echo
 if [ -s "$TMP/startup.md" ]; then cat "$TMP/startup.md"; else echo "Not measured in this run: see the warnings."; fi
+echo
+echo "## G. \`corral parallel --pipe\` throughput"
+echo
+if [ -s "$TMP/pipe.md" ]; then cat "$TMP/pipe.md"; else echo "Not measured in this run: see the warnings."; fi
 if [ -n "$WARN" ]; then
   echo
   echo "## Warnings from this run"
