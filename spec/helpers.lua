@@ -88,6 +88,21 @@ function H.tmpname()
   return p
 end
 
+-- slurp(path) -> the file's bytes | nil; spit(path, bytes): write it whole.
+function H.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.spit(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
 -- A new empty directory under /tmp.
 function H.tmpdir()
   local p = os.tmpname()

@@ -8,19 +8,7 @@ local core = require "corral.core"
 local CORRAL = H.root .. "/scripts/corral"
 local TMP = os.getenv("TMPDIR") or "/tmp"
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local slurp, spit = H.slurp, H.spit
 
 local function tmpfile(tag)
   return ("%s/corral-paro-%d-%s-%d"):format(TMP, core.getpid(), tag, math.random(1, 1e9))
