@@ -413,7 +413,7 @@ describe("--results and --files, compared with GNU parallel", function()
     local function contents(out)
       local t = {}
       for name in out:gmatch("([^\n]+)\n") do
-        assert.is_truthy(name:match("^" .. dir:gsub("%p", "%%%0") .. "/par%w%w%w%w%w%.par$"), name)
+        assert.is_truthy(name:match("^" .. dir:gsub("%p", "%%%0") .. "/par[%w_][%w_][%w_][%w_][%w_]%.par$"), name)
         t[#t + 1] = slurp(name)
         os.remove(name)
       end
