@@ -167,14 +167,21 @@ local function on_skip(w)
   w.pool.workers.on_end(t.future, t)
 end
 
+-- finish(w, t, ended [, values]): task t's end, at the worker's clock reading `ended`.
+local function finish(w, t, ended, values)
+  queue_pop(w)
+  t.ended_at = loop.now() - (ended and since(ended) or 0)
+  depth_after(w.pool.workers, t.ended_at - t.started_at)
+  w.ntasks = w.ntasks + 1
+  after_task(w)
+  w.pool.workers.on_end(t.future, t, values)
+end
+
 local function on_reply(w, r)
   local t = w.q[w.qhead]
   if not t or t.queued then return end
-  queue_pop(w)
   local ended = r.t
   r.t = nil
-  t.ended_at = loop.now() - (ended and since(ended) or 0)
-  depth_after(w.pool.workers, t.ended_at - t.started_at)
   local values
   if r.n then                            -- the values themselves
     values = r
@@ -184,9 +191,7 @@ local function on_reply(w, r)
     t.failure = e == nil and "error object is nil" or e
     t.traceback = r.tb
   end
-  w.ntasks = w.ntasks + 1
-  after_task(w)
-  w.pool.workers.on_end(t.future, t, values)
+  finish(w, t, ended, values)
 end
 
 -- A batch of a chunk's items (see corral.lua.worker): handed to the pool as it comes; the
@@ -196,14 +201,8 @@ local function on_batch(w, r)
   if not t or t.queued then return end
   w.pool.on_batch(t.future, t, r)
   if not r.z then return end
-  queue_pop(w)
-  local ended = r.t[#r.t]
-  t.ended_at = loop.now() - (ended and since(ended) or 0)
   if t.grace then loop.cancel_timer(t.grace) end
-  depth_after(w.pool.workers, t.ended_at - t.started_at)
-  w.ntasks = w.ntasks + 1
-  after_task(w)
-  w.pool.workers.on_end(t.future, t)
+  finish(w, t, r.t[#r.t])
 end
 
 -- A frame from the worker: START (a float: its start time), SKIP (2), a reply table or a
