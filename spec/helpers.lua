@@ -103,6 +103,22 @@ function H.spit(path, s)
   f:close()
 end
 
+-- Why the spec/slurm files cannot run (nil when a cluster is there): run-specs.sh's reason,
+-- or no SLURM_CONF.
+function H.slurm_skip_reason()
+  return os.getenv("CORRAL_SLURM_SKIP")
+    or (not os.getenv("SLURM_CONF") and "no Slurm cluster (SLURM_CONF unset): run through scripts/run-specs.sh")
+end
+
+-- Jobs the cluster still knows as pending or running, by id.
+function H.live_jobs()
+  local t = {}
+  local p = io.popen("squeue -h -o %i 2>/dev/null")
+  for l in p:lines() do t[tonumber(l)] = true end
+  p:close()
+  return t
+end
+
 -- A new empty directory under /tmp.
 function H.tmpdir()
   local p = os.tmpname()

@@ -6,8 +6,7 @@ local H = require "helpers"
 
 package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
 
-local REASON = os.getenv("CORRAL_SLURM_SKIP")
-  or (not os.getenv("SLURM_CONF") and "no Slurm cluster (SLURM_CONF unset): run through scripts/run-specs.sh")
+local REASON = H.slurm_skip_reason()
 local function skip() if REASON then pending(REASON) end end
 
 local function nodes()
@@ -18,13 +17,7 @@ local function nodes()
   return t
 end
 
-local function live_jobs()
-  local t = {}
-  local p = io.popen("squeue -h -o %i 2>/dev/null")
-  for l in p:lines() do t[tonumber(l)] = true end
-  p:close()
-  return t
-end
+local live_jobs = H.live_jobs
 
 local function with_agents(o)
   o.slurm = o.slurm or {}

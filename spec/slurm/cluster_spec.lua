@@ -2,8 +2,7 @@
 -- SLURM_LOCAL_NODES=3 (several slurmd on this host), and the directories `up` refuses.
 local H = require "helpers"
 
-local REASON = os.getenv("CORRAL_SLURM_SKIP")
-  or (not os.getenv("SLURM_CONF") and "no Slurm cluster (SLURM_CONF unset): run through scripts/run-specs.sh")
+local REASON = H.slurm_skip_reason()
 local function skip() if REASON then pending(REASON) end end
 
 local function sh(cmd)

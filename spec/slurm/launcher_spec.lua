@@ -8,19 +8,11 @@ local H = require "helpers"
 
 package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
 
-local REASON = os.getenv("CORRAL_SLURM_SKIP")
-  or (not os.getenv("SLURM_CONF") and "no Slurm cluster (SLURM_CONF unset): run through scripts/run-specs.sh")
+local REASON = H.slurm_skip_reason()
 local function skip() if REASON then pending(REASON) end end
 local STEPS = { agents = false }
 
--- Jobs the cluster still knows as pending or running, by id.
-local function live_jobs()
-  local t = {}
-  local p = io.popen("squeue -h -o %i 2>/dev/null")
-  for l in p:lines() do t[tonumber(l)] = true end
-  p:close()
-  return t
-end
+local live_jobs = H.live_jobs
 
 local function job_gone(j) return H.poll(function() return not live_jobs()[j] end, 10) end
 
