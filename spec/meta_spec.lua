@@ -334,30 +334,6 @@ describe("docs/api.md", function()
     end
     diff(listed, all, "the index of options")
   end)
-
-  it("links only to its own headings and to files inside the repository", function()
-    local text = read(API)
-    local anchors = {}
-    local seen = {}
-    for line in text:gmatch("[^\n]*") do
-      local h = line:match("^#+%s+(.-)%s*$")
-      if not h then goto next end
-      local slug = h:lower():gsub("[^%w%s_-]", ""):gsub("%s", "-")
-      local n = seen[slug]
-      seen[slug] = (n or 0) + 1
-      anchors[n and (slug .. "-" .. n) or slug] = true
-      ::next::
-    end
-    for target in text:gmatch("%]%(([^)%s]+)%)") do
-      local file, anchor = target:match("^([^#]*)#?(.*)$")
-      if file == "" then
-        assert(anchors[anchor], "docs/api.md links to a missing heading #" .. anchor)
-      else
-        assert(not file:match("^/") and not file:match("^%a+:"), "docs/api.md links outside: " .. target)
-        assert(io.open(H.root .. "/docs/" .. file), "docs/api.md links to a missing file " .. file)
-      end
-    end
-  end)
 end)
 
 describe("the version", function()
