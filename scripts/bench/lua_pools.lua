@@ -8,9 +8,9 @@
 -- warm pool, one task per item (chunksize = 1); default map: pool:map(noop, list) at its
 -- defaults (chunks) of 20000 and of 1000000 items; round trip: 1000 sequential
 -- submit():result() after 100 warm-up ones. Each map phase ends with a full collection inside
--- its timing, so it pays for the garbage it made and not for the phase before's (Lua collects
--- in steps taken on later allocations; Python frees by reference count as it goes and the
--- Python side runs gc.collect() at the same places).
+-- its timing, so it pays for the garbage it made and not for the phase before's: Lua collects
+-- in steps taken on later allocations, where Python frees by reference count as it goes (so
+-- its side needs no collection inside the timing; both collect before the first map phase).
 local corral = require "corral"
 local core = require "corral.core"
 
