@@ -180,6 +180,7 @@ describe("argument options, compared with GNU parallel", function()
       "-k -n2 echo {1}={2}={3} {-1} / {} ::: a b c ::: 1 2",
       "-k -N2 echo {1}-{2} ::: a b c d e",
       "-k -N0 echo x{}y ::: a b",
+      "-k --max-replace-args 2 echo {1}-{2} ::: a b c",
     })
   end)
 
