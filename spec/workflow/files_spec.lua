@@ -33,8 +33,8 @@ local function statuses(report)
 end
 
 -- raw -> a -> b, and c from raw2; each job appends its name to DIR/ran.
-local function chain(d, variant)
-  local wf = corral.workflow { jobs = 2, joblog = d .. "/j.jsonl" }
+local function chain(d, variant, halt)
+  local wf = corral.workflow { jobs = 2, joblog = d .. "/j.jsonl", halt = halt }
   local function mark(name) return "echo " .. name .. " >> ran; " end
   wf:job("a", { shell = mark("a") .. "cat raw > a", cwd = d, inputs = { "raw" }, outputs = { "a" } })
   wf:job("b", { shell = mark("b") .. "cat a a > b", cwd = d, inputs = { "a" }, outputs = { "b" } })
@@ -72,6 +72,17 @@ describe("workflow files", function()
     assert.are.equal(0, again.records.a.attempt)
     -- not journalled: the journal has the first run's three records only
     assert.are.equal(3, #joblog.read(d .. "/j.jsonl"))
+  end)
+
+  it("an up-to-date job does not count for halt, as a resumed one does not", function()
+    local d = setup()
+    chain(d):run()
+    ran(d)
+    local wf = chain(d, nil, "soon,success=1")
+    wf:job("plain", { shell = "echo plain >> ran", cwd = d })
+    local report = wf:run()
+    assert.are.same({ "plain" }, ran(d))
+    assert.are.equal("ok", report.records.plain.status)
   end)
 
   it("touching an input reruns its job and the jobs after it, only", function()
@@ -191,6 +202,22 @@ describe("workflow files", function()
                       "e run input " .. d .. "/in newer", "n skip resumed", "f run last run failed" },
                     plan_of(make("echo C")))
     assert.is_false(exists(d .. "/a"))              -- plan ran nothing
+  end)
+
+  it("times count to the sub-second: an input newer within the same second reruns", function()
+    local d = H.tmpdir()
+    H.spit(d .. "/in", "i\n")
+    local function wf()
+      local w = corral.workflow {}
+      w:job("j", { shell = "cp in out", cwd = d, inputs = { "in" }, outputs = { "out" } })
+      return w
+    end
+    wf():run()
+    local t = math.floor(core.time()) - 10
+    assert(os.execute(("touch -m -d @%d.25 %s/out; touch -m -d @%d.75 %s/in"):format(t, d, t, d)))
+    assert.are.same({ "j run input " .. d .. "/in newer" }, plan_of(wf()))
+    assert(os.execute(("touch -m -d @%d.75 %s/out; touch -m -d @%d.25 %s/in"):format(t, d, t, d)))
+    assert.are.same({ "j skip up to date" }, plan_of(wf()))
   end)
 
   it("corral run --dry-run prints every workflow's plan and runs nothing", function()
