@@ -23,6 +23,9 @@ local M = {}
 local EMPTY = {}
 
 local function normal(path)
+  if not path:find("//", 1, true) and not path:find("./", 1, true) and path:sub(-2) ~= "/." then
+    return path                          -- the usual case, without three gsubs
+  end
   path = path:gsub("/+", "/")
   repeat local n; path, n = path:gsub("/%./", "/") until n == 0
   path = path:gsub("^%./", ""):gsub("/%.$", "")
