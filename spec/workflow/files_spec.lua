@@ -276,6 +276,8 @@ describe("workflow files", function()
                      err_of(function() wf:job("l", { shell = "true", output = { "a" } }) end))
       assert.matches("job 'm': keep_partial goes with outputs",
                      err_of(function() wf:job("m", { shell = "true", keep_partial = true }) end))
+      assert.matches("job 'm2': keep_partial goes with outputs",
+                     err_of(function() wf:job("m2", { shell = "true", inputs = { "/" }, keep_partial = false }) end))
       assert.matches("job 'n' lists 'x' as an input and as an output", err_of(function()
         local w = corral.workflow {}
         w:job("n", { shell = "true", inputs = { "x" }, outputs = { "x" } })

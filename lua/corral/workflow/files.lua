@@ -59,12 +59,11 @@ end
 -- define(job, spec, fname): a new job's inputs, outputs and keep_partial, checked (errors
 -- raised at the script's line, naming the job). Returns true when the job names any file.
 function M.define(job, spec, fname)
-  if spec.inputs == nil and spec.outputs == nil then
-    if spec.keep_partial ~= nil then
-      errors.raise(("bad argument to '%s' (job '%s': keep_partial goes with outputs)"):format(fname, job.name))
-    end
-    return false
+  local outputs = spec.outputs and spec.outputs[1] ~= nil
+  if spec.keep_partial ~= nil and not outputs then
+    errors.raise(("bad argument to '%s' (job '%s': keep_partial goes with outputs)"):format(fname, job.name))
   end
+  if spec.inputs == nil and spec.outputs == nil then return false end
   job.inputs = paths(spec, "inputs", job.name, fname)
   job.outputs = paths(spec, "outputs", job.name, fname)
   if job.outputs and not job.outputs[1] then job.outputs = nil end
