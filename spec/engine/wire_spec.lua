@@ -54,6 +54,18 @@ describe("wire round trip", function()
     assert.are.same(k, only)
   end)
 
+  it("keeps tables of many fields, and arrays whose length hides a hole", function()
+    local wide = {}
+    for i = 1, 300 do wide["k" .. i] = i end           -- a field count of two varint bytes
+    wide[1], wide[2] = "a", { many = wide.k7 }
+    assert.are.same(wide, roundtrip(wide))
+    local holed = { 1, 2, 3, 4, 5, 6, 7, 8 }            -- # may still say 8
+    holed[3] = nil
+    local out = roundtrip(holed)
+    assert.are.same(holed, out)
+    assert.is_nil(out[3])
+  end)
+
   it("writes a shared subtable once per reference (no cycle)", function()
     local s = { 1 }
     local out = roundtrip { a = s, b = s }
@@ -110,6 +122,35 @@ describe("wire encode_pack", function()
     local shared = {}
     local out = core.decode(core.encode_pack("task", shared, shared))
     assert.are.same({ {}, {}, n = 2 }, out)
+  end)
+end)
+
+describe("wire encode_chunk", function()
+  local function fn(x) return x end
+  it("gives what encode of the chunk's table gives: the slice, its count, nil items", function()
+    local list = { 10, "b", { c = 3 }, nil, 5.5, true }
+    for _, case in ipairs { { 1, 6 }, { 2, 4 }, { 4, 4 }, { 3, 2 }, { 6, 6 } } do
+      local a, b = case[1], case[2]
+      for _, all in ipairs { false, true } do
+        local got = core.decode(core.encode_chunk(fn, list, a, b, all), 1, { functions = true })
+        local slice = table.move(list, a, b, 1, {})
+        local want = core.decode(core.encode({ fn, m = slice, n = b - a + 1, all = all or nil }, "task"),
+          1, { functions = true })
+        assert.are.equal(42, got[1](42))
+        got[1], want[1] = nil, nil
+        assert.are.same(want, got)
+        assert.are.equal(b - a + 1, got.n)
+      end
+    end
+  end)
+
+  it("names a refused item by its place in the chunk, and refuses a bad range", function()
+    assert.has_error(function() core.encode_chunk(fn, { 1, 2, { io.stdout } }, 2, 3) end,
+      "cannot encode userdata at task.m[2][1]")
+    assert.has_error(function() core.encode_chunk(print, { 1 }, 1, 1) end,
+      "cannot encode C function at task[1]")
+    assert.has_error(function() core.encode_chunk(fn, { 1 }, 0, 1) end)
+    assert.has_error(function() core.encode_chunk(fn, { 1 }, 3, 1) end)
   end)
 end)
 
