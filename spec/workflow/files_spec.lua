@@ -106,6 +106,27 @@ describe("workflow files", function()
     assert.is_nil(report.records.c.uptodate)
   end)
 
+  it("a job that did not start last time (halted, skipped) is judged by the last run that did", function()
+    local d = H.tmpdir()
+    local function wf(extra)
+      local w = corral.workflow { jobs = 1, joblog = d .. "/j.jsonl", halt = extra and "soon,fail=1" or nil }
+      if extra then
+        w:job("bad", { shell = "exit 1" })
+        w:job("dep", { shell = "true" })
+      end
+      w:job("y", { shell = "echo y >> ran; echo y > y", cwd = d, outputs = { "y" },
+                   after = extra and { "dep" } or nil })
+      return w
+    end
+    wf():run()
+    local halted = wf(true):run()
+    assert.are.equal("cancelled", halted.records.dep.status)
+    assert.are.equal("skipped", halted.records.y.status)
+    assert.are.same({ "y skip up to date" }, plan_of(wf()))
+    assert.is_true(wf():run().records.y.uptodate)
+    assert.are.same({ "y" }, H.lines(d .. "/ran"))
+  end)
+
   it("an ok job that did not write its outputs failed; its dependents are skipped", function()
     local d = H.tmpdir()
     local wf = corral.workflow {}

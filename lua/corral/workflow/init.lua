@@ -174,14 +174,18 @@ function Workflow:each(name, items, make)
   return self
 end
 
--- The last journal record of each job name, for resume.
+-- The last journal record of each job name, for resume; and the last of an attempt that ran
+-- (not a skipped, halted or interrupted job's), for jobs with outputs.
 local function last_records(path)
   local recs = joblog.read(path)
-  local last = {}
+  local last, ran = {}, {}
   for _, r in ipairs(recs or {}) do
-    if type(r.name) == "string" then last[r.name] = r end
+    if type(r.name) == "string" then
+      last[r.name] = r
+      if type(r.attempt) == "number" and r.attempt > 0 then ran[r.name] = r end
+    end
   end
-  return last
+  return last, ran
 end
 
 -- What a workflow adds to each journal record: the job's hash (resume) and its dependencies
@@ -267,12 +271,12 @@ end
 local function prior_records(self)
   local o = self.opts
   if o.joblog and (o.resume or self.files) then return last_records(o.joblog) end
-  return {}
+  return {}, {}
 end
 
--- decide(self, topo, prior) -> { [name] = plan entry }: each job's action and reason, in
+-- decide(self, topo, prior, ran) -> { [name] = plan entry }: each job's action and reason, in
 -- dependency order (a job with outputs runs when a dependency will).
-local function decide(self, topo, prior)
+local function decide(self, topo, prior, ran)
   local resume = self.opts.resume
   local entry = {}
   for _, job in ipairs(topo) do
@@ -283,7 +287,7 @@ local function decide(self, topo, prior)
     local action, reason = "run", "never ran"
     local last = prior[job.name]
     if job.outputs then
-      action, reason = files.decide(job, last, deps_run)
+      action, reason = files.decide(job, ran[job.name], deps_run)
     elseif not resume or not last then
       if deps_run then reason = "dependency will run" end
     elseif last.status == "ok" and last.hash == job.hash then
@@ -307,7 +311,8 @@ end
 -- plan() -> { { name, action = "run" | "skip", reason }, ... } in definition order: what run()
 -- would do, from the graph, the files and the journal, without running anything.
 function Workflow:plan()
-  return in_order(self, decide(self, checked(self), prior_records(self)))
+  local topo = checked(self)
+  return in_order(self, decide(self, topo, prior_records(self)))
 end
 
 -- run() -> report { ok, counts, records = { [name] = record }, list, duration }.
@@ -322,9 +327,9 @@ function Workflow:run()
   local topo = checked(self)
   local o = self.opts
   local t0 = loop.now()
-  local prior = prior_records(self)
+  local prior, ran = prior_records(self)
   -- With files every job is decided before any runs; a dry run (corral run --dry-run) stops here.
-  local entry = (self.files or pool.dry_run) and decide(self, topo, prior)
+  local entry = (self.files or pool.dry_run) and decide(self, topo, prior, ran)
   if pool.dry_run then
     local report = require("corral.workflow.dryrun").show(in_order(self, entry), 2)
     return report                        -- not a tail call: show() names the script's line
@@ -403,7 +408,7 @@ function Workflow:run()
     local last = prior[job.name]
     local e = entry and entry[job.name]
     if e and e.reason == "up to date" then
-      finish(job, files.uptodate(job, last))
+      finish(job, files.uptodate(job, ran[job.name]))
     elseif (not e or e.reason == "resumed") and o.resume
         and last and last.status == "ok" and last.hash == job.hash then
       last.resumed = true
