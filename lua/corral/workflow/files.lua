@@ -72,7 +72,7 @@ function M.define(job, spec, fname)
   return true
 end
 
--- link(jobs, order): before anything runs or is planned: every output made by one job only,
+-- link(order): before anything runs or is planned: every output made by one job only,
 -- every input made by some job or already there, and each job's `declared` dependencies
 -- completed with the jobs that make its inputs. Raises naming the job(s) and the path.
 function M.link(order)
