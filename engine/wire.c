@@ -2,7 +2,8 @@
  *
  * A frame is a 4-byte little-endian body length, then one encoded value:
  *   'n' nil   'f' false   't' true
- *   'i' int8            'I' int64 LE          (integers stay integers)
+ *   'i' int8   'h' int16 LE   'w' int32 LE   'I' int64 LE   (integers stay integers; the
+ *                                                           smallest that holds the value)
  *   'd' double, 8 raw bytes LE                (bit-exact: NaN payloads, -0.0, inf)
  *   's' varint length, bytes                  (binary safe)
  *   'T' varint narray, narray values (keys 1..narray), varint nhash, nhash key/value pairs
@@ -306,6 +307,17 @@ static int enc_value(lua_State *L, Enc *e, int idx) {
         b[1] = (unsigned char)(int8_t)v;
         return put(e, b, 2);
       }
+      if (v >= INT16_MIN && v <= INT16_MAX) {
+        b[0] = 'h';
+        b[1] = (unsigned char)((uint16_t)v & 0xff);
+        b[2] = (unsigned char)((uint16_t)v >> 8);
+        return put(e, b, 3);
+      }
+      if (v >= INT32_MIN && v <= INT32_MAX) {
+        b[0] = 'w';
+        for (int i = 0; i < 4; i++) b[1 + i] = (unsigned char)((uint32_t)v >> (8 * i));
+        return put(e, b, 5);
+      }
       b[0] = 'I';
       le64(b + 1, (uint64_t)v);
       return put(e, b, 9);
@@ -580,6 +592,17 @@ static int dec_value(lua_State *L, Dec *d) {
   case 'i':
     if (d->p >= d->end) return d->err = "truncated integer", -1;
     lua_pushinteger(L, (int8_t)*d->p++);
+    return 0;
+  case 'h':
+    if (d->end - d->p < 2) return d->err = "truncated integer", -1;
+    lua_pushinteger(L, (int16_t)(uint16_t)(d->p[0] | (d->p[1] << 8)));
+    d->p += 2;
+    return 0;
+  case 'w':
+    if (d->end - d->p < 4) return d->err = "truncated integer", -1;
+    lua_pushinteger(L, (int32_t)((uint32_t)d->p[0] | ((uint32_t)d->p[1] << 8) |
+                                 ((uint32_t)d->p[2] << 16) | ((uint32_t)d->p[3] << 24)));
+    d->p += 4;
     return 0;
   case 'I':
     if (d->end - d->p < 8) return d->err = "truncated integer", -1;

@@ -220,6 +220,14 @@ say "G. --pipe throughput (scripts/bench/pipe.sh $RUNS 30)"
 $HERE/pipe.sh "$RUNS" 30 >"$TMP/pipe.md" 2>"$TMP/pipe.err" ||
   { warn "scripts/bench/pipe.sh failed: $(tail -c 300 "$TMP/pipe.err" | tr '\n' ' ')"; : >"$TMP/pipe.md"; }
 [ -s "$TMP/pipe.err" ] && warn "$(head -c 300 "$TMP/pipe.err" | tr '\n' ' ')"
+# --- H. cgroup mode and limits: launch rates and cancel with an escapee ---------------------------
+say "H. cgroup mode (scripts/corral run scripts/bench/cgroup.lua 1000 $RUNS)"
+scripts/corral run $HERE/cgroup.lua 1000 "$RUNS" >"$TMP/cgroup.md" 2>"$TMP/cgroup.err" ||
+  { warn "scripts/bench/cgroup.lua failed: $(tail -c 300 "$TMP/cgroup.err" | tr '\n' ' ')"; : >"$TMP/cgroup.md"; }
+# --- I. corral report and corral status on large journals ----------------------------------------
+say "I. corral report (scripts/bench/report.sh $RUNS 20000 100000)"
+$HERE/report.sh "$RUNS" 20000 100000 >"$TMP/report.md" 2>"$TMP/report.err" ||
+  { warn "scripts/bench/report.sh failed: $(tail -c 300 "$TMP/report.err" | tr '\n' ' ')"; : >"$TMP/report.md"; }
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.7) }' &&
@@ -239,8 +247,8 @@ comes from one run on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, Linux $(
 $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), corral $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- engine lua 2>/dev/null || echo ' (with local changes)'),
 $("$LUA" -v 2>&1 | awk '{ print $1, $2 }'), $("$PY" -V 2>&1), GNU parallel $(parallel --will-cite --version 2>/dev/null | awk 'NR == 1 { print $3 }').
 The session took $((T_END - T_START)) s; the 1-minute load average was $LOAD_START at its start and
-$LOAD_END at its end (it includes this run's own work). Absolute figures drift from run to run on this VM
-(see /work/shared/notes/anchors.md): compare the ratios, which were measured side by side.
+$LOAD_END at its end (it includes this run's own work). Absolute figures drift from run to run on a
+shared VM: compare the ratios, which were measured side by side.
 Each figure is the median of $RUNS runs, taken round-robin over the tools; a ratio is the
 median of the ratios within each round. Launch rates are wall clock including each tool's
 start-up.
@@ -413,6 +421,14 @@ echo
 echo "## G. \`corral parallel --pipe\` throughput"
 echo
 if [ -s "$TMP/pipe.md" ]; then cat "$TMP/pipe.md"; else echo "Not measured in this run: see the warnings."; fi
+echo
+echo "## H. Cgroup mode"
+echo
+if [ -s "$TMP/cgroup.md" ]; then cat "$TMP/cgroup.md"; else echo "Not measured in this run: see the warnings."; fi
+echo
+echo "## I. \`corral report\` and \`corral status\` on large journals"
+echo
+if [ -s "$TMP/report.md" ]; then cat "$TMP/report.md"; else echo "Not measured in this run: see the warnings."; fi
 if [ -n "$WARN" ]; then
   echo
   echo "## Warnings from this run"

@@ -13,10 +13,16 @@ local function bits(x) return string.pack("<d", x) end
 
 describe("wire round trip", function()
   it("keeps nil, booleans and integers (as integers) exact", function()
-    for _, v in ipairs { 0, 1, -1, 127, -128, 128, -129, 1 << 31, math.maxinteger, math.mininteger } do
+    for _, v in ipairs { 0, 1, -1, 127, -128, 128, -129, 32767, -32768, 32768, -32769, (1 << 31) - 1,
+                         -(1 << 31), 1 << 31, -(1 << 31) - 1, math.maxinteger, math.mininteger } do
       local out = roundtrip(v)
       assert.are.equal("integer", math.type(out))
       assert.are.equal(v, out)
+    end
+    -- each in the smallest of 1, 2, 4 and 8 bytes (frame: 4 bytes of length, a tag, the bytes)
+    for v, size in pairs { [127] = 2, [-128] = 2, [128] = 3, [-32768] = 3, [32768] = 5,
+                           [-(1 << 31)] = 5, [1 << 31] = 9, [math.mininteger] = 9 } do
+      assert.are.equal(4 + size, #core.encode(v), "size of " .. v)
     end
     assert.is_nil(roundtrip(nil))
     assert.is_true(roundtrip(true))
@@ -194,6 +200,12 @@ describe("wire decode of bad input", function()
     assert.are.same({ nil, "malformed frame: empty frame" }, { core.decode("\0\0\0\0") })
     assert.are.same({ nil, "malformed frame: unknown tag" }, { core.decode("\1\0\0\0q") })
     assert.are.same({ nil, "malformed frame: truncated string" }, { core.decode("\2\0\0\0s\9") })
+    for _, body in ipairs { "h\1", "w\1\2\3", "I\1\2\3\4\5\6\7" } do
+      assert.are.same({ nil, "malformed frame: truncated integer" },
+        { core.decode(string.pack("<I4", #body) .. body) })
+    end
+    assert.are.equal(-2, (core.decode("\3\0\0\0h\254\255")))
+    assert.are.equal(-(1 << 31) + 3, (core.decode("\5\0\0\0w\3\0\0\128")))
     assert.are.same({ nil, "malformed frame: trailing bytes after the value" }, { core.decode("\2\0\0\0nn") })
     assert.are.same({ nil, "malformed frame: nil table key" }, { core.decode("\5\0\0\0T\0\1nn") })
     local nan = "d" .. string.pack("<d", 0 / 0)
