@@ -122,6 +122,8 @@
 ---@field interrupted? string the signal of an interrupt that cancelled it
 ---@field oom? boolean the OOM killer ended a process of the task (limits.memory); error says so
 ---@field resumed? boolean workflows: taken from the journal, not run again
+---@field uptodate? boolean workflows: its outputs were up to date, it did not run
+---@field removed? string[] workflows: the outputs removed after the job did not succeed
 ---@field hash? string workflows (journal records): digest of what the job runs
 ---@field after? string[] workflows (journal records): the job's dependencies, when it has any
 
@@ -294,6 +296,9 @@ function Future:settle(record) end
 ---@field retries? integer
 ---@field cwd? string commands only
 ---@field env? table<string, string|number|false> commands only
+---@field inputs? string[] files it reads: a job that lists another's output runs after it; must exist or be made
+---@field outputs? string[] files it writes: all there and newer than its inputs = up to date, not run; missing after "ok" = "failed"
+---@field keep_partial? boolean keep the outputs of a failed, timed-out or cancelled run (default: removed)
 
 ---@class corral.WorkflowReport
 ---@field ok boolean every job ended "ok"
@@ -324,7 +329,7 @@ function Workflow:each(name, items, make) end
 ---@class corral.PlanEntry
 ---@field name string
 ---@field action "run"|"skip"
----@field reason string "resumed", "definition changed", "last run <status>", "dependency will run" or "never ran"
+---@field reason string "up to date", "resumed", "outputs missing", "definition changed", "last run <status>", "dependency will run", "input <path> newer", "input <path> missing" or "never ran"
 
 ---What run() would do, job by job in definition order, without running anything. Checks the
 ---graph first, as run() does.
@@ -333,6 +338,8 @@ function Workflow:plan() end
 
 ---Checks the graph (unknown dependency, cycle: raises), then runs every job. Raises
 ---corral.Interrupted after Ctrl-C (with on_interrupt = "cancel"); yields inside corral.go.
+---Under `corral run --dry-run` it prints the plan and returns { ok = true, dry_run = true,
+---plan = <plan()>, counts = {}, records = {}, list = {}, duration = 0 } without running a job.
 ---@return corral.WorkflowReport
 function Workflow:run() end
 
