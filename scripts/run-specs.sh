@@ -46,7 +46,7 @@ slurm_up() {
     export SLURM_CONF="$slurm_dir/slurm.conf"
   else
     slurm_dir=""
-    CORRAL_SLURM_SKIP="no local Slurm cluster: $(echo "$reason" | tail -1)"
+    CORRAL_SLURM_SKIP="no local Slurm cluster: $(echo "$reason" | tail -n 1)"
     export CORRAL_SLURM_SKIP
   fi
 }
