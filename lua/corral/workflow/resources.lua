@@ -179,13 +179,22 @@ function M.task_options(wf, job, o)
   return kind
 end
 
--- terminate(pools): every pool ends; the one that owns the Slurm allocation last.
+-- terminate(pools): every pool ends; the one that owns the Slurm allocation last. An idle
+-- Slurm pool first lets its agents exit on their own (terminate would cancel their steps).
+local function finish(p)
+  if p.slurm and p.nrunning == 0 and p.npending == 0 and p.runner.shutdown then
+    p.closed = true
+    p.runner.shutdown(p, false)
+  end
+  p:terminate()
+end
+
 function M.terminate(pools)
   local owner
   for _, p in pairs(pools) do
-    if p.slurm and p.slurm.owned then owner = p else p:terminate() end
+    if p.slurm and p.slurm.owned then owner = p else finish(p) end
   end
-  if owner then owner:terminate() end
+  if owner then finish(owner) end
 end
 
 return M
