@@ -88,6 +88,7 @@
 ---@field setsid? boolean
 ---@field cgroup? boolean|"auto"
 ---@field limits? corral.Limits merged key by key over the pool's
+---@field cpus? integer launcher "slurm" only: the task's CPUs (steps: srun -c; agents: placement)
 
 ---Resource limits of a command task (docs/api.md, "Cgroup mode and resource limits").
 ---@class corral.Limits
@@ -272,7 +273,12 @@ function Future:kill(sig) end
 function Future:settle(record) end
 
 ---@class corral.WorkflowOptions
----@field jobs? integer jobs running at once, all kinds together (default: number of CPUs)
+---@field jobs? integer jobs running at once, all kinds together (default: the cpus budget)
+---@field cpus? integer the CPU budget of the running jobs (default: number of CPUs)
+---@field memory? integer|string the memory budget: bytes or "512M", "8G" (default: MemTotal; Slurm: none)
+---@field cgroup? boolean|"auto" command jobs in cgroup mode; then a job's memory is its limit
+---@field launcher? "local"|"slurm" where the jobs run (default "local")
+---@field slurm? corral.SlurmOptions launcher "slurm": the workflow's one allocation
 ---@field joblog? string JSON-lines journal, one record per attempt
 ---@field resume? boolean skip a job whose last journal record is "ok" with the same hash
 ---@field retries? integer default retries per job
@@ -299,6 +305,8 @@ function Future:settle(record) end
 ---@field inputs? string[] files it reads: a job that lists another's output runs after it; must exist or be made
 ---@field outputs? string[] files it writes: all there and newer than its inputs = up to date, not run; missing after "ok" = "failed"
 ---@field keep_partial? boolean keep the outputs of a failed, timed-out or cancelled run (default: removed)
+---@field cpus? integer CPUs the job holds of the workflow's budget (default 1)
+---@field memory? integer|string memory it holds: bytes or "512M", "2G" (default 0)
 
 ---@class corral.WorkflowReport
 ---@field ok boolean every job ended "ok"

@@ -200,12 +200,14 @@ M.workflow = {
   jobs = posint, joblog = str, resume = boolean, retries = count, halt = anything,
   progress = boolean, keep_order = boolean, on_interrupt = oneof("cancel", "drain", "forward"),
   termseq = termseq, timeout = seconds, start = oneof("spawn", "fork", "forkserver"),
-  signals = boolean,
+  signals = boolean, cpus = posint, memory = anything, cgroup = cgroup_mode,
+  launcher = oneof("local", "slurm"), slurm = slurm,
 }
 
+-- cpus and memory are checked by corral.workflow.resources, which names the job.
 M.job = {
   cmd = tbl, shell = str, fn = anything, args = tbl, after = tbl, timeout = seconds,
-  retries = count, cwd = str, env = env,
+  retries = count, cwd = str, env = env, cpus = anything, memory = anything,
   inputs = tbl, outputs = tbl, keep_partial = boolean,   -- corral.workflow.files checks the paths
 }
 
@@ -237,6 +239,7 @@ M.task = {
   timeout = seconds, termseq = termseq, retries = count, stdout = stdio, stderr = stdio,
   stdin = stdin, cwd = str, env = env, clearenv = boolean, linger = boolean, setsid = boolean,
   name = str, limits = limits, cgroup = cgroup_mode,
+  cpus = posint,              -- launcher = "slurm" only (corral.pool refuses it elsewhere)
 }
 
 -- check(kind, t, fname) -> a new table of normalised values; raises on the first bad one.

@@ -202,9 +202,10 @@ function Pool:_began(f, h)
   end
 end
 
--- Room for one more task: `size` running for commands; lua workers also take tasks ahead.
-function Pool:_room()
-  if self.runner.has_room then return self.runner.has_room(self) end
+-- Room for one more task (f, the head of the queue: Slurm agents place it by its cpus):
+-- `size` running for commands; lua workers also take tasks ahead.
+function Pool:_room(f)
+  if self.runner.has_room then return self.runner.has_room(self, f) end
   return self.nrunning < self.size
 end
 
@@ -223,7 +224,7 @@ function Pool:_pump()
   while self.qhead <= self.qtail do
     local f = q[self.qhead]
     if f.state == "pending" then
-      if self.stopping or not self:_room() then break end
+      if self.stopping or not self:_room(f) then break end
       self.npending = self.npending - 1
       self:_start(f)
     end
@@ -255,6 +256,9 @@ function Pool:_submit(o, task, ...)
 end
 
 function Pool:_enqueue(task, name, o)
+  if o.cpus and self.opts.launcher ~= "slurm" then
+    errors.raise("bad option 'cpus' to 'submit' (only with launcher = \"slurm\")")
+  end
   self.next_id = self.next_id + 1
   local f = future.new(self, self.next_id, o.name or name, task, o, o.timeout or self.opts.timeout,
     o.termseq or self.termseq, o.retries or self.retries)

@@ -117,7 +117,7 @@ local function on_frame(a, m)
     a.pool.on_began(h.future, h, ago > 0 and m.at or core.time())
   elseif m.op == "end" then
     a.tasks[m.i] = nil
-    a.n = a.n - 1
+    a.n = a.n - h.cpus
     h.ended_at = loop.now()
     if m.d then h.started_at = h.ended_at - m.d end
     if m.u or (h.queued and not m.se) then h.unstarted = true end
@@ -249,30 +249,43 @@ function M.check(pool)
   st.timer = loop.timer(pool.slurm.beat, function() M.check(pool) end)
 end
 
--- The agent with the most room, by share of its CPUs in use; nil when all are full.
-local function choose(st)
-  local best, load = nil, math.huge
+-- A task counts its `cpus` (a per-task option, default 1) against its agent's CPUs.
+local function cpus_of(f) return f and f.opts and f.opts.cpus or 1 end
+
+-- The agent with the most room for a task of c CPUs, by share of its CPUs in use; nil when
+-- none has c free; and the most CPUs any agent has.
+local function choose(st, c)
+  local best, load, most = nil, math.huge, 0
   for _, a in ipairs(st.list) do
-    if a.n < a.cap then
+    if a.n + c <= a.cap then
       local l = a.n / a.cpus
       if l < load then best, load = a, l end
     end
+    if a.cap > most then most = a.cap end
   end
-  return best
+  return best, most
 end
 
-function M.has_room(pool)
+-- f: the task at the head of the pool's queue; one no agent could ever take is "room" too,
+-- so that start() gives it its "error" record instead of holding the queue forever.
+function M.has_room(pool, f)
   local st = pool.agents
   if #st.list == 0 then return true end          -- start() says why no task can run
-  return choose(st) ~= nil
+  local c = cpus_of(f)
+  local a, most = choose(st, c)
+  return a ~= nil or c > most
 end
 
 function M.start(pool, f, on_end)
   local st = pool.agents
   st.on_end = on_end
-  local a = choose(st)
+  local c = cpus_of(f)
+  local a, most = choose(st, c)
   if not a then
     if #st.list == 0 then return nil, "no Slurm agent left: " .. tostring(st.last_cause) end
+    if c > most then
+      return nil, ("the task needs %d CPUs, the largest Slurm agent has %d (the CPUs of its node in the allocation)"):format(c, most)
+    end
     return nil, "no Slurm agent has room"
   end
   local o, po = f.opts, pool.opts
@@ -304,12 +317,12 @@ function M.start(pool, f, on_end)
   end
   st.next = (st.next or 0) + 1
   local id = st.next
-  local h = setmetatable({ agent = a, id = id, future = f, started_at = loop.now(), queued = true,
+  local h = setmetatable({ agent = a, id = id, future = f, started_at = loop.now(), queued = true, cpus = c,
                            host = a.node, out_to = opts and opts.out_to, err_to = opts and opts.err_to },
                          Handle)
   if opts then opts.out_to, opts.err_to = nil, nil end
   a.tasks[id] = h
-  a.n = a.n + 1
+  a.n = a.n + c
   a.sent = a.sent + 1
   h.seq = a.sent
   send(a, core.encode { op = "run", i = id, k = kind, t = f.task, o = opts, q = f.termseq })

@@ -137,11 +137,15 @@ function M.kill_now(pool)
   end
 end
 
--- The argv of one step in the pool's allocation.
-local function srun_argv(pool, name)
+-- The argv of one step in the pool's allocation; o: a task's options (cpus: -c, limits.memory:
+-- --mem in MiB, rounded up).
+local function srun_argv(pool, name, o)
   local a = pool.slurm
   local argv = { "srun", "--jobid=" .. a.jobid, "-n1", "-N1", "--exact", "-u", "--quiet",
                  "--job-name=" .. name }
+  if o and o.cpus then argv[#argv + 1] = "--cpus-per-task=" .. o.cpus end
+  local mem = o and o.limits and o.limits.memory
+  if mem then argv[#argv + 1] = ("--mem=%dM"):format(math.ceil(mem / (1 << 20))) end
   for _, x in ipairs(a.srun_extra or {}) do argv[#argv + 1] = x end
   return argv
 end
@@ -287,7 +291,10 @@ M.commands = {}
 function M.commands.start(pool, f, on_end)
   local o, po = f.opts, pool.opts
   if o.linger then return nil, 'linger is not available with launcher = "slurm"' end
-  if o.cgroup or o.limits then return nil, 'cgroup and limits are not available with launcher = "slurm"' end
+  if o.cgroup then return nil, 'cgroup is not available with launcher = "slurm"' end
+  for k in pairs(o.limits or {}) do
+    if k ~= "memory" then return nil, ('limits.%s is not available with launcher = "slurm" (limits.memory is: srun --mem)'):format(k) end
+  end
   -- env is merged on the node, over the step's environment (SLURM_JOB_ID etc.), not ours:
   -- the shim gets the changes, "K=V" to set and "K" to remove.
   local changes, clear = {}, pick(o, po, "clearenv", false)
@@ -300,7 +307,7 @@ function M.commands.start(pool, f, on_end)
     for k, v in pairs(changes) do env[#env + 1] = v == false and k or (k .. "=" .. tostring(v)) end
     table.sort(env)
   end
-  local argv = srun_argv(pool, "corral")
+  local argv = srun_argv(pool, "corral", o)
   append(argv, luacmd.argv(po.interpreter, "corral.slurm.shim", f.task, pick(o, po, "cwd"),
     env, env and env.clear or false,
     pick(o, po, "setsid", false), false, flat_termseq(f.termseq)))

@@ -13,6 +13,7 @@ local joblog = require "corral.joblog"
 local halt = require "corral.workflow.halt"
 local graph = require "corral.workflow.graph"
 local files = require "corral.workflow.files"
+local resources = require "corral.workflow.resources"
 local errors = require "corral.errors"
 local options = require "corral.options"
 
@@ -35,7 +36,9 @@ end
 -- workflow(opts) -> workflow
 function M.new(opts)
   opts = check_options(opts, "workflow")
+  local budget = resources.budget(opts)   -- cpus, memory: raises on a bad one, now
   return setmetatable({
+    budget = budget, limit = opts.jobs or budget.cpus,
     opts = opts, jobs = {}, order = {}, groups = {},
     halt = halt.parse(opts.halt),          -- raises on a malformed spec, now
   }, Workflow)
@@ -136,6 +139,7 @@ local function define(self, name, spec, fname)
   local job = { name = name, spec = spec, kind = kind, after = after, declared = after,
                 hash = digest(definition(spec, kind)), index = #self.order + 1 }
   if files.define(job, spec, fname) then self.files = true end   -- inputs, outputs
+  job.cpus, job.memory = resources.job(self.budget, name, spec, fname)
   self.jobs[name] = job
   self.order[#self.order + 1] = job
   return job
@@ -200,10 +204,11 @@ local function pool_for(self, kind)
   local p = self.pools[kind]
   if not p then
     local o = self.opts
-    p = pool.new {
-      executor = kind, size = o.jobs or core.ncpu(), on_interrupt = o.on_interrupt,
+    p = pool.new(resources.pool_options(self, kind, {
+      executor = kind, on_interrupt = o.on_interrupt,
       termseq = o.termseq, signals = o.signals, start = kind == "lua" and o.start or nil,
-    }
+    }))
+    resources.pool_made(self, p)
     local log = self.log
     if log or self.files then   -- every attempt goes to the workflow's journal, with the job's hash
       p.joblog = {
@@ -244,12 +249,13 @@ local function submit(self, job, records)
   local s = job.spec
   local o = { name = job.name, timeout = s.timeout or self.opts.timeout,
               retries = s.retries or self.opts.retries, cwd = s.cwd, env = s.env }
-  local p = pool_for(self, job.kind)
+  local kind, task = resources.task_options(self, job, o)   -- cpus, memory: where they go
+  local p = pool_for(self, kind)
   if job.kind == "lua" then
     local args = job.gathers and gathered_args(job, records) or s.args or {}
     return p:_submit(o, s.fn, table.unpack(args, 1, args.n or #args))
   end
-  return p:_submit(o, s.cmd or s.shell)
+  return p:_submit(o, task or s.cmd or s.shell)
 end
 
 -- A record for a job that did not run (skipped, halted, interrupted), journalled too.
@@ -341,7 +347,8 @@ function Workflow:run()
   end
   local order = self.order
   if self.halt then self.halt:set_total(#order) end
-  local limit = o.jobs or core.ncpu()
+  local limit = self.limit
+  local use = resources.use(self.budget)   -- the running jobs' cpus and memory
   local records, list, counts = {}, {}, {}
   local running, nrunning = {}, 0          -- future -> job
   local stopped                            -- nil | reason no new job starts
@@ -444,7 +451,7 @@ function Workflow:run()
       local job = ready[rhead]
       if stopped or pool.interrupted_work then
         finish(job, unrun(self, job, "cancelled", stopped or "interrupted"))
-      elseif nrunning < limit then
+      elseif nrunning < limit and use:take(job) then   -- the head waits for room: no starving
         local f = submit(self, job, records)
         running[f] = job
         nrunning = nrunning + 1
@@ -465,13 +472,14 @@ function Workflow:run()
       local job = running[f]
       running[f] = nil
       nrunning = nrunning - 1
+      use:give(job)
       finish(job, f.record)
     end
     ::continue::
   end
 
   if bar then bar:finish() end
-  for _, p in pairs(self.pools or {}) do p:terminate() end
+  resources.terminate(self.pools or {})
   self.pools = nil
   if self.log then self.log:close(); self.log = nil end
   if o.keep_order then
