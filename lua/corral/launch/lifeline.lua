@@ -3,9 +3,10 @@
 --
 -- The groups live in shared memory (core.slots: int32 slots in a memfd): registering one is a
 -- store, no syscall, and wakes nobody, which matters when thousands of short tasks a second
--- each add and remove a group. The first add spawns a watchdog: `lua5.4` running
--- corral.launch.watchdog, in its own session (so a terminal's Ctrl-C and hangup never reach it),
--- holding the memfd as fd 3 and, as stdin, the read end of a pipe whose only write end is here.
+-- each add and remove a group. The first add forks a watchdog (core.fork_watchdog: a copy of
+-- this process, no exec, named corral-watchdog), in its own session (so a terminal's Ctrl-C and
+-- hangup never reach it), holding the memfd as fd 3 and, as stdin, the read end of a pipe whose
+-- only write end is here.
 -- Nothing is ever written to that pipe: the watchdog sleeps in read() until the kernel closes
 -- the write end, which happens exactly when this process ends, however it ends. Then it reads
 -- the slots and ends every group still registered (TERM and CONT, up to 200 ms, then KILL).
@@ -22,7 +23,6 @@
 -- state (core.getpid() differs) the lifeline counts as not started, and the parent's fd
 -- numbers (which may name other files there) are left alone.
 local core = require "corral.core"
-local luacmd = require "corral.launch.luacmd"
 local loop = require "corral.loop"
 
 local M = {}
@@ -90,10 +90,14 @@ function start(retry)
     warn("cannot create a pipe: " .. tostring(wfd))
     return
   end
-  local pid, pidfd = core.spawn {
-    argv = luacmd.argv(nil, "corral.launch.watchdog", 3, owner), setsid = true,
-    stdin = rfd, stdout = "null", stderr = "inherit", fds = { [3] = slots:fd() },
-  }
+  local pid, pidfd = core.fork_watchdog(rfd, slots:fd())
+  if pid == 0 then
+    -- The watchdog, a copy of this process, once this process is gone: it must end here,
+    -- never unwind into the code that called add() (see core.fork_watchdog).
+    local ok, e = pcall(function() require("corral.launch.watchdog").finish(3, owner) end)
+    if not ok then io.stderr:write("corral: lifeline: watchdog: ", tostring(e), "\n") end
+    core.exit_now(ok and 0 or 70)
+  end
   core.close(rfd)
   if not pid then
     core.close(wfd)
