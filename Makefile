@@ -72,7 +72,7 @@ $(CURDIR)/$(BUILD)/bin/lua5.4: scripts/asan/lua.c Makefile
 	chmod +x $(dir $@)cc
 
 # make install PREFIX=/usr/local: Lua modules in LUADIR, corral/core.so in LIBDIR, the command
-# in BINDIR. luarocks (corral-scm-1.rockspec) passes all four. Plain "=" so that only the
+# in BINDIR. luarocks (corral-scm-1.rockspec) passes all four and LUA. Plain "=" so that only the
 # command line, not a stray environment variable, overrides them.
 LUADIR    = $(PREFIX)/share/lua/5.4
 LIBDIR    = $(PREFIX)/lib/lua/5.4
@@ -95,15 +95,17 @@ fuzz: all
 	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 scripts/fuzz.lua $(FUZZ_SECONDS)
 
 # The paths are quoted for the shell (shq), so a PREFIX with spaces or quotes installs too. The
-# command gets the installed LUADIR and LIBDIR written into it (scripts/corral's "luadir=" line).
+# command (a Lua script) gets the interpreter's absolute path as its #! line (no `env` to
+# start first; LUA=/path/to/lua picks another) and the installed LUADIR and LIBDIR as Lua long
+# strings (scripts/corral's "local luadir, libdir" line).
 shq = '$(subst ','\'',$(1))'
 install: all
 	install -d $(call shq,$(DESTDIR)$(LIBDIR)/corral) $(call shq,$(DESTDIR)$(BINDIR))
 	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LUADIR))/{} \;
 	install -m 755 $(MODULE) $(call shq,$(DESTDIR)$(LIBDIR)/corral/core.so)
-	{ sed -n 1p scripts/corral; \
-	  printf 'luadir=%s libdir=%s\n' $(call shq,$(call shq,$(LUADIR))) $(call shq,$(call shq,$(LIBDIR))); \
-	  sed -e 1d -e '/^luadir= libdir=$$/d' scripts/corral; } > $(call shq,$(DESTDIR)$(BINDIR)/corral)
+	{ printf '#!%s\n' "$$(command -v $(call shq,$(LUA)) || echo /usr/bin/env lua5.4)"; \
+	  printf 'local luadir, libdir = [==[%s]==], [==[%s]==]\n' $(call shq,$(LUADIR)) $(call shq,$(LIBDIR)); \
+	  sed -e 1d -e '/^local luadir, libdir$$/d' scripts/corral; } > $(call shq,$(DESTDIR)$(BINDIR)/corral)
 	chmod 755 $(call shq,$(DESTDIR)$(BINDIR)/corral)
 
 clean:

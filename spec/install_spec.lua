@@ -75,6 +75,10 @@ describe("installed corral", function()
       :format(q(H.root), q(prefix), q(tmp .. "/build")))
     assert.are.equal(0, code, out)
     local env = run_job(tmp, prefix .. "/bin", nil, nil, prefix .. "/")
+    -- the command is a Lua script run by the interpreter's absolute path: no shell, no env
+    local f = assert(io.open(prefix .. "/bin/corral"))
+    assert.are.equal("#!" .. sh("command -v lua5.4"):gsub("\n$", ""), f:read("l"))
+    f:close()
     -- the modules moved away: one line naming the module and where it should be, exit 1
     local lua_dir = prefix .. "/share/lua/5.4"
     assert(os.rename(lua_dir, lua_dir .. ".gone"))

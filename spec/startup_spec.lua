@@ -114,11 +114,11 @@ describe("start-up", function()
     f:write('print(package.path:match("^[^;]*"), package.cpath:match("^[^;]*"))\n')
     f:close()
     local root = assert(io.popen("cd " .. q(H.root) .. " && pwd")):read("l")
-    -- from the checkout's parent by a relative path, and as `sh corral` from scripts/
+    -- from the checkout's parent by a relative path, and as `lua5.4 corral` from scripts/
     for _, cmd in ipairs {
       "cd " .. q(root .. "/..") .. " && env -u LUA_PATH -u LUA_CPATH ./" .. q(root:match("[^/]+$"))
         .. "/scripts/corral run " .. q(script),
-      "cd " .. q(root .. "/scripts") .. " && env -u LUA_PATH -u LUA_CPATH sh corral run " .. q(script),
+      "cd " .. q(root .. "/scripts") .. " && env -u LUA_PATH -u LUA_CPATH lua5.4 corral run " .. q(script),
     } do
       local p = assert(io.popen(cmd .. " 2>&1"))
       local out = p:read("a")
