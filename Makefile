@@ -14,6 +14,9 @@ BUILD    ?= build
 SRC      := $(wildcard engine/*.c)
 OBJ      := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(SRC))
 MODULE   := $(BUILD)/corral/core.so
+# The Lua modules precompiled (scripts/luac.lua), next to core.so, where corral's loader looks
+LUASRC   := $(shell cd lua && find corral -name '*.lua')
+BYTECODE := $(BUILD)/corral/bc/.stamp
 
 # DEBS: what building, make test and make demo need. OPTDEBS: the parts whose specs skip, with
 # the reason, when they are absent (GNU parallel to compare against, luarocks, the report's
@@ -24,7 +27,12 @@ BENCHDEBS:= parallel python3 snakemake
 
 .PHONY: all deps deps-all test demo bench asan valgrind fuzz install clean
 
-all: $(MODULE)
+all: $(MODULE) $(BYTECODE)
+
+$(BYTECODE): $(addprefix lua/,$(LUASRC))
+	@mkdir -p $(dir $@)
+	cd lua && $(LUA) ../scripts/luac.lua $(abspath $(dir $@)) . $(LUASRC)
+	@touch $@
 
 $(MODULE): $(OBJ)
 	@mkdir -p $(dir $@)
@@ -103,6 +111,7 @@ install: all
 	install -d $(call shq,$(DESTDIR)$(LIBDIR)/corral) $(call shq,$(DESTDIR)$(BINDIR))
 	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LUADIR))/{} \;
 	install -m 755 $(MODULE) $(call shq,$(DESTDIR)$(LIBDIR)/corral/core.so)
+	cd $(BUILD)/corral/bc && find corral -name '*.luac' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LIBDIR))/corral/bc/{} \;
 	{ printf '#!%s\n' "$$(command -v $(call shq,$(LUA)) || echo /usr/bin/env lua5.4)"; \
 	  printf 'local luadir, libdir = [==[%s]==], [==[%s]==]\n' $(call shq,$(LUADIR)) $(call shq,$(LIBDIR)); \
 	  sed -e 1d -e '/^local luadir, libdir$$/d' scripts/corral; } > $(call shq,$(DESTDIR)$(BINDIR)/corral)

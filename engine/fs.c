@@ -1,7 +1,8 @@
 /* fs: the few file-system calls Lua's io library lacks, for corral.launch.cgroup: directories, raw fds
  * (a cgroup directory fd for clone3, cgroup.events for the loop's epoll), reading a small file
  * from its start again and again, and writing a control file with the OS's error intact
- * (stdio would report a refused write only at fclose, and then without its errno). */
+ * (stdio would report a refused write only at fclose, and then without its errno); and a
+ * file's modification time. */
 #include "core.h"
 
 #include <errno.h>
@@ -85,9 +86,19 @@ static int l_write_file(lua_State *L) {
   return 1;
 }
 
+/* mtime(path) -> seconds since the epoch, with nanoseconds | fail, message, errno (corral's
+ * loader compares a module's precompiled copy with its source). */
+static int l_mtime(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) < 0) return corral_oserror(L, path);
+  lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec * 1e-9);
+  return 1;
+}
+
 static const luaL_Reg fs_funcs[] = {
   {"mkdir", l_mkdir}, {"rmdir", l_rmdir}, {"open", l_open}, {"pread", l_pread},
-  {"write_file", l_write_file},
+  {"write_file", l_write_file}, {"mtime", l_mtime},
   {NULL, NULL}
 };
 

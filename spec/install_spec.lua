@@ -106,7 +106,7 @@ describe("installed corral", function()
     end
     -- luarocks make builds in the source directory: build a copy of the checkout's sources.
     local src, tree = tmp .. "/src", tmp .. "/tree"
-    local out, code = sh(("mkdir -p %s/scripts && cd %s && cp -R engine lua types docs Makefile corral-scm-1.rockspec %s/ && cp scripts/corral %s/scripts/")
+    local out, code = sh(("mkdir -p %s/scripts && cd %s && cp -R engine lua types docs Makefile corral-scm-1.rockspec %s/ && cp scripts/corral scripts/luac.lua %s/scripts/")
       :format(q(src), q(H.root), q(src), q(src)))
     assert.are.equal(0, code, out)
     -- lua-cjson comes from Debian, which luarocks does not know of: without --deps-mode=none it
