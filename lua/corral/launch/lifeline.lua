@@ -164,6 +164,11 @@ end
 
 function M.remove_job(jobid) M.remove(-(M.JOB_BASE + jobid)) end
 
+-- CGROUPS, once added (corral.launch.cgroup, with its first parent), tells the watchdog this
+-- process made cgroup parents, which it then removes (else it does not look for any): above
+-- every Slurm job, below every task cgroup id.
+M.CGROUPS = -(M.JOB_BASE - 1)
+
 -- close(): for a process about to exit whose parent waits for all its descendants (a Slurm
 -- step waits ~1 s more for a watchdog still alive when its task exits: corral.slurm.agent).
 -- With no group registered, the watchdog is told to go (its pipe closed) and reaped, waiting

@@ -18,6 +18,7 @@ local M = {}
 
 local GRACE = 0.2           -- seconds between TERM and KILL
 local JOB_BASE = 1 << 30    -- corral.launch.lifeline.JOB_BASE (not required here: it needs the loop)
+local CGROUPS = -(JOB_BASE - 1)  -- corral.launch.lifeline.CGROUPS: the owner made cgroup parents
 local POLL_MS = 5           -- between scans while waiting for the groups to go
 
 -- Groups of `list` with a live (non-zombie) member: orphans may stay zombies for long when
@@ -71,16 +72,19 @@ end
 -- (corral.launch.cgroup): killed with cgroup.kill, then removed with the owner's cgroup parents;
 -- one below -JOB_BASE is a Slurm job (corral.launch.lifeline.add_job), cancelled first.
 function M.finish(slots_fd, owner)
-  local set, cgroups, jobs = {}, {}, {}
+  local set, cgroups, jobs, parents = {}, {}, {}, false
   for _, pg in ipairs(core.slots_read(slots_fd) or {}) do
     if pg > 1 then set[pg] = true
     elseif pg <= -JOB_BASE then jobs[#jobs + 1] = -pg - JOB_BASE
+    elseif pg == CGROUPS then parents = true
     elseif pg < 0 then cgroups[#cgroups + 1] = -pg end
   end
   cancel_jobs(jobs)
   end_groups(set)
   -- and the owner's cgroup parents, left behind when it exited without closing its Lua state
-  if owner then pcall(function() require("corral.launch.cgroup").reap_owner(owner, cgroups) end) end
+  if owner and (parents or #cgroups > 0) then
+    pcall(function() require("corral.launch.cgroup").reap_owner(owner, cgroups) end)
+  end
 end
 
 return M
