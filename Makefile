@@ -17,6 +17,7 @@ MODULE   := $(BUILD)/corral/core.so
 # The Lua modules precompiled (scripts/luac.lua), next to core.so, where corral's loader looks
 LUASRC   := $(shell cd lua && find corral -name '*.lua')
 BYTECODE := $(BUILD)/corral/bc/.stamp
+WATCHDOG := $(BUILD)/corral/corral-watchdog
 
 # DEBS: what building, make test and make demo need. OPTDEBS: the parts whose specs skip, with
 # the reason, when they are absent (GNU parallel to compare against, luarocks, the report's
@@ -27,7 +28,14 @@ BENCHDEBS:= parallel python3 snakemake
 
 .PHONY: all deps deps-all test demo bench asan valgrind fuzz install clean
 
-all: $(MODULE) $(BYTECODE)
+all: $(MODULE) $(BYTECODE) $(WATCHDOG)
+
+# The lifeline's watchdog, a program of its own beside core.so: static when libc.a is there
+# (no dynamic loader to run at each start), else dynamic.
+WDFLAGS  := -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
+$(WATCHDOG): engine/bin/corral-watchdog.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WDFLAGS) -static -o $@ $< 2>/dev/null || $(CC) $(WDFLAGS) -o $@ $<
 
 $(BYTECODE): $(addprefix lua/,$(LUASRC))
 	@mkdir -p $(dir $@)
@@ -111,6 +119,7 @@ install: all
 	install -d $(call shq,$(DESTDIR)$(LIBDIR)/corral) $(call shq,$(DESTDIR)$(BINDIR))
 	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LUADIR))/{} \;
 	install -m 755 $(MODULE) $(call shq,$(DESTDIR)$(LIBDIR)/corral/core.so)
+	install -m 755 $(WATCHDOG) $(call shq,$(DESTDIR)$(LIBDIR)/corral/corral-watchdog)
 	cd $(BUILD)/corral/bc && find corral -name '*.luac' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LIBDIR))/corral/bc/{} \;
 	{ printf '#!%s\n' "$$(command -v $(call shq,$(LUA)) || echo /usr/bin/env lua5.4)"; \
 	  printf 'local luadir, libdir = [==[%s]==], [==[%s]==]\n' $(call shq,$(LUADIR)) $(call shq,$(LIBDIR)); \

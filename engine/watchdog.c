@@ -1,4 +1,5 @@
-/* watchdog: the lifeline's far end as a fork of this process (no exec, no second interpreter).
+/* watchdog: the lifeline's far end as a fork of this process (no exec, no second interpreter),
+ * where the program corral-watchdog (engine/bin/corral-watchdog.c) is not beside core.so.
  *
  * fork_watchdog(rfd, slots_fd) -> 0 in the child, once the owner is gone | pid, pidfd here |
  * fail, msg, errno

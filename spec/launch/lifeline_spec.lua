@@ -93,6 +93,28 @@ describe("the lifeline with 50 running 'sleep & sleep' trees", function()
     assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
   end)
 
+  it("ends them all within 1 s of the owner's SIGKILL without the corral-watchdog program (a fork)", function()
+    -- an engine directory with core.so only: the lifeline forks its watchdog instead
+    local root = assert(io.popen("cd " .. H.root .. " && pwd")):read("l")
+    local build = H.tmpdir()
+    finally(function() os.execute("rm -rf " .. build) end)
+    assert(os.execute(("mkdir %s/corral && ln -s %s/build/corral/core.so %s/corral/core.so")
+      :format(build, root, build)))
+    local env = {}
+    for k, v in pairs(core.environ()) do if k ~= "CORRAL_BUILD" then env[#env + 1] = k .. "=" .. v end end
+    env[#env + 1] = "CORRAL_BUILD=" .. build
+    local m = H.sleep_marker()
+    local c = start(script("lifeline_shell.lua", digits(m), "kill"), { env = env }, m)
+    assert.is_true(c:expect("ready", 1, 20))
+    assert.are.equal(100, H.count(m))
+    local t0 = core.now()
+    assert.is_true(core.kill(c.pid, "KILL"))
+    local left, took = survivors(m, t0)
+    local _, sig = wait(c)
+    assert.are.equal("KILL", sig)
+    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+  end)
+
   it("ends them all within 1 s of os.exit(0) with the pool still open", function()
     local m = H.sleep_marker()
     local c = start(script("lifeline_shell.lua", digits(m), "exit"), nil, m)

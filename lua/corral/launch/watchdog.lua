@@ -1,7 +1,9 @@
--- corral.launch.watchdog: the far end of corral.launch.lifeline, run in its watchdog (a fork
--- of the owner made by core.fork_watchdog, in its own session, named corral-watchdog) once the
--- owner is gone: the pipe it read reached EOF because the kernel closed the owner's write end
--- (the owner exited, crashed or was SIGKILLed).
+-- corral.launch.watchdog: the far end of corral.launch.lifeline, run once the owner is gone
+-- (the pipe the watchdog read reached EOF because the kernel closed the owner's write end: the
+-- owner exited, crashed or was SIGKILLed), either in lua5.4 exec'd by the program
+-- corral-watchdog when the slots hold what needs Lua (task cgroups, Slurm jobs, the cgroup
+-- parent mark), or in a fork of the owner made by core.fork_watchdog where that program is
+-- missing.
 --
 -- finish() then ends the groups registered in the shared slots (fd `slots_fd`, see
 -- corral.launch.lifeline): TERM and CONT, up to GRACE seconds for them to go, then KILL; with
@@ -86,5 +88,9 @@ function M.finish(slots_fd, owner)
     pcall(function() require("corral.launch.cgroup").reap_owner(owner, cgroups) end)
   end
 end
+
+-- main(slots_fd, owner_pid): finish() as the program corral-watchdog execs it (it has read
+-- the pipe to EOF and ended the process groups; the rest is Lua's).
+M.main = M.finish
 
 return M
