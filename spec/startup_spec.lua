@@ -165,10 +165,19 @@ describe("precompiled modules", function()
   it("takes the copy when it is as new as the source, named as the source", function()
     probe("return { 'copy', function() end }\n")
     compile()
-    probe("return { 'source', function() end }\n")     -- changed, but older than the copy now:
+    probe("return { 'CODE', function() end }\n")     -- the same size, and older than the copy:
     os.execute(("touch -d '2000-01-01' %s/lua/corral/probe.lua"):format(q(dir)))
     local out, rc = load_probe()
     assert.are.same({ "copy\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
+  end)
+
+  it("takes the source when the copy was compiled from a source of another size", function()
+    probe("return { 'copy', function() end }\n")
+    compile()
+    probe("return { 'source', function() end }\n")   -- another checkout's, say: older, longer
+    os.execute(("touch -d '2000-01-01' %s/lua/corral/probe.lua"):format(q(dir)))
+    local out, rc = load_probe()
+    assert.are.same({ "source\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
   end)
 
   it("takes the source when it is newer than the copy, or the copy is not bytecode", function()

@@ -1,8 +1,9 @@
 -- corral.loader: corral's modules precompiled. `make` and `make install` put a compiled copy of
 -- each module (scripts/luac.lua, debug information kept) in corral/bc/ beside the engine,
 -- corral/core.so. install() puts a searcher before Lua's own that, for a corral.* module, takes
--- that copy when it is at least as new as the module's source; otherwise (no copy, an older
--- one, another Lua's format) it has nothing to say and Lua loads the source as always. The
+-- that copy when it is at least as new as the module's source and was compiled from a source
+-- of the same size; otherwise (no copy, an older one, one of another source, another Lua's
+-- format) it has nothing to say and Lua loads the source as always. The
 -- source stays the truth. A loaded copy is given the source's chunk name, so messages, line
 -- numbers and corral.errors.internal read the same either way. Compiling is most of what a
 -- short script spends in corral (docs/benchmarks.md, F).
@@ -26,6 +27,7 @@ end
 
 -- The dump `data` with its main function's source name replaced by `name` (nested functions
 -- name no source of their own: they share their parent's).
+-- Also returns the name it had.
 local function renamed(data, name)
   local i, old = PREFIX, 0
   while true do
@@ -36,7 +38,16 @@ local function renamed(data, name)
     i = i + 1
   end
   local rest = i + 1 + (old > 0 and old - 1 or 0)
-  return data:sub(1, PREFIX - 1) .. size(#name + 1) .. name .. data:sub(rest)
+  return data:sub(1, PREFIX - 1) .. size(#name + 1) .. name .. data:sub(rest), data:sub(i + 1, rest - 1)
+end
+
+-- The size of the file at path, or nil.
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
 end
 
 local function searcher(bc, name)
@@ -53,7 +64,11 @@ local function searcher(bc, name)
   local data = f:read("a")
   f:close()
   if not data or data:sub(1, 31) ~= HEADER then return nil end
-  data = renamed(data, "@" .. src)
+  -- compiled from a source of this size (scripts/luac.lua names the chunk so): another
+  -- checkout's copy of the module, newer but different, is not taken for this one
+  local was
+  data, was = renamed(data, "@" .. src)
+  if was ~= "=corral source of " .. tostring(file_size(src)) .. " bytes" then return nil end
   local chunk = data and load(data, "@" .. src, "b")
   if not chunk then return nil end
   return chunk, src
