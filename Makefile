@@ -14,6 +14,10 @@ BUILD    ?= build
 SRC      := $(wildcard engine/*.c)
 OBJ      := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(SRC))
 MODULE   := $(BUILD)/corral/core.so
+# The Lua modules precompiled (scripts/luac.lua), next to core.so, where corral's loader looks
+LUASRC   := $(shell cd lua && find corral -name '*.lua')
+BYTECODE := $(BUILD)/corral/bc/.stamp
+WATCHDOG := $(BUILD)/corral/corral-watchdog
 
 # DEBS: what building, make test and make demo need. OPTDEBS: the parts whose specs skip, with
 # the reason, when they are absent (GNU parallel to compare against, luarocks, the report's
@@ -24,7 +28,19 @@ BENCHDEBS:= parallel python3 snakemake
 
 .PHONY: all deps deps-all test demo bench asan valgrind fuzz install clean
 
-all: $(MODULE)
+all: $(MODULE) $(BYTECODE) $(WATCHDOG)
+
+# The lifeline's watchdog, a program of its own beside core.so: static when libc.a is there
+# (no dynamic loader to run at each start), else dynamic.
+WDFLAGS  := -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
+$(WATCHDOG): engine/bin/corral-watchdog.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WDFLAGS) -static -o $@ $< 2>/dev/null || $(CC) $(WDFLAGS) -o $@ $<
+
+$(BYTECODE): $(addprefix lua/,$(LUASRC))
+	@mkdir -p $(dir $@)
+	cd lua && $(LUA) ../scripts/luac.lua $(abspath $(dir $@)) . $(LUASRC)
+	@touch $@
 
 $(MODULE): $(OBJ)
 	@mkdir -p $(dir $@)
@@ -72,7 +88,7 @@ $(CURDIR)/$(BUILD)/bin/lua5.4: scripts/asan/lua.c Makefile
 	chmod +x $(dir $@)cc
 
 # make install PREFIX=/usr/local: Lua modules in LUADIR, corral/core.so in LIBDIR, the command
-# in BINDIR. luarocks (corral-scm-1.rockspec) passes all four. Plain "=" so that only the
+# in BINDIR. luarocks (corral-scm-1.rockspec) passes all four and LUA. Plain "=" so that only the
 # command line, not a stray environment variable, overrides them.
 LUADIR    = $(PREFIX)/share/lua/5.4
 LIBDIR    = $(PREFIX)/lib/lua/5.4
@@ -95,15 +111,19 @@ fuzz: all
 	LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 scripts/fuzz.lua $(FUZZ_SECONDS)
 
 # The paths are quoted for the shell (shq), so a PREFIX with spaces or quotes installs too. The
-# command gets the installed LUADIR and LIBDIR written into it (scripts/corral's "luadir=" line).
+# command (a Lua script) gets the interpreter's absolute path as its #! line (no `env` to
+# start first; LUA=/path/to/lua picks another) and the installed LUADIR and LIBDIR as Lua long
+# strings (scripts/corral's "local luadir, libdir" line).
 shq = '$(subst ','\'',$(1))'
 install: all
 	install -d $(call shq,$(DESTDIR)$(LIBDIR)/corral) $(call shq,$(DESTDIR)$(BINDIR))
 	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LUADIR))/{} \;
 	install -m 755 $(MODULE) $(call shq,$(DESTDIR)$(LIBDIR)/corral/core.so)
-	{ sed -n 1p scripts/corral; \
-	  printf 'luadir=%s libdir=%s\n' $(call shq,$(call shq,$(LUADIR))) $(call shq,$(call shq,$(LIBDIR))); \
-	  sed -e 1d -e '/^luadir= libdir=$$/d' scripts/corral; } > $(call shq,$(DESTDIR)$(BINDIR)/corral)
+	install -m 755 $(WATCHDOG) $(call shq,$(DESTDIR)$(LIBDIR)/corral/corral-watchdog)
+	cd $(BUILD)/corral/bc && find corral -name '*.luac' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LIBDIR))/corral/bc/{} \;
+	{ printf '#!%s\n' "$$(command -v $(call shq,$(LUA)) || echo /usr/bin/env lua5.4)"; \
+	  printf 'local luadir, libdir = [==[%s]==], [==[%s]==]\n' $(call shq,$(LUADIR)) $(call shq,$(LIBDIR)); \
+	  sed -e 1d -e '/^local luadir, libdir$$/d' scripts/corral; } > $(call shq,$(DESTDIR)$(BINDIR)/corral)
 	chmod 755 $(call shq,$(DESTDIR)$(BINDIR)/corral)
 
 clean:

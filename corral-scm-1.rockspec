@@ -45,12 +45,14 @@ build = {
     LUA_INC = "-I$(LUA_INCDIR)",
   },
   -- make install puts lua/corral/**.lua in LUADIR (the same folders), corral/core.so in LIBDIR and the `corral`
-  -- command (marked installed: it relies on Lua's search paths) in BINDIR.
+  -- command (marked installed: it relies on Lua's search paths) in BINDIR, with LUA, luarocks'
+  -- interpreter, on its #! line.
   install_variables = {
     PREFIX = "$(PREFIX)",
     LUADIR = "$(LUADIR)",
     LIBDIR = "$(LIBDIR)",
     BINDIR = "$(BINDIR)",
+    LUA = "$(LUA)",
   },
   copy_directories = { "docs", "types" },
 }

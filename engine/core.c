@@ -167,5 +167,6 @@ int luaopen_corral_core(lua_State *L) {
   corral_open_slots(L);
   corral_open_fdpass(L);
   corral_open_fs(L);
+  corral_open_watchdog(L);
   return 1;
 }

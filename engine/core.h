@@ -31,5 +31,6 @@ void corral_open_wire(lua_State *L);
 void corral_open_slots(lua_State *L);
 void corral_open_fdpass(lua_State *L);
 void corral_open_fs(lua_State *L);
+void corral_open_watchdog(lua_State *L);
 
 #endif

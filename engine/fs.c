@@ -2,7 +2,7 @@
  * (a cgroup directory fd for clone3, cgroup.events for the loop's epoll), reading a small file
  * from its start again and again, and writing a control file with the OS's error intact
  * (stdio would report a refused write only at fclose, and then without its errno); and for
- * corral.workflow.files, a file's modification time to the nanosecond. */
+ * corral.workflow.files and corral.loader, a file's modification time to the nanosecond. */
 #include "core.h"
 
 #include <errno.h>

@@ -75,6 +75,10 @@ describe("installed corral", function()
       :format(q(H.root), q(prefix), q(tmp .. "/build")))
     assert.are.equal(0, code, out)
     local env = run_job(tmp, prefix .. "/bin", nil, nil, prefix .. "/")
+    -- the command is a Lua script run by the interpreter's absolute path: no shell, no env
+    local f = assert(io.open(prefix .. "/bin/corral"))
+    assert.are.equal("#!" .. sh("command -v lua5.4"):gsub("\n$", ""), f:read("l"))
+    f:close()
     -- the modules moved away: one line naming the module and where it should be, exit 1
     local lua_dir = prefix .. "/share/lua/5.4"
     assert(os.rename(lua_dir, lua_dir .. ".gone"))
@@ -102,7 +106,7 @@ describe("installed corral", function()
     end
     -- luarocks make builds in the source directory: build a copy of the checkout's sources.
     local src, tree = tmp .. "/src", tmp .. "/tree"
-    local out, code = sh(("mkdir -p %s/scripts && cd %s && cp -R engine lua types docs Makefile corral-scm-1.rockspec %s/ && cp scripts/corral %s/scripts/")
+    local out, code = sh(("mkdir -p %s/scripts && cd %s && cp -R engine lua types docs Makefile corral-scm-1.rockspec %s/ && cp scripts/corral scripts/luac.lua %s/scripts/")
       :format(q(src), q(H.root), q(src), q(src)))
     assert.are.equal(0, code, out)
     -- lua-cjson comes from Debian, which luarocks does not know of: without --deps-mode=none it

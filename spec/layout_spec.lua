@@ -12,7 +12,7 @@ for i, p in ipairs(ORDER) do RANK[p] = #ORDER - i end
 local POOL_CORE = { pool = true, future = true, options = true, errors = true, executors = true,
                     joblog = true, chunks = true }
 local function part_of(mod)
-  if mod == "corral" then return "face" end
+  if mod == "corral" or mod == "corral.loader" then return "face" end
   if mod == "corral.core" then return "engine" end
   local first = mod:match("^corral%.([%w_]+)")
   if POOL_CORE[first] then return "pool" end

@@ -1,4 +1,5 @@
--- Start-up: `require "corral"` loads the engine and corral.errors only, and a script loads a
+-- Start-up: `require "corral"` loads the engine, corral.errors and corral.loader only (which
+-- loads corral's modules precompiled when it can), and a script loads a
 -- part of corral when it first uses it (the cost: docs/benchmarks.md, F). Every check runs in a
 -- fresh lua5.4, so nothing this busted process loaded can hide a require.
 local H = require "helpers"
@@ -31,7 +32,7 @@ local function set(line)
 end
 
 describe("start-up", function()
-  it('require "corral" loads only corral, the engine and corral.errors, and starts nothing', function()
+  it('require "corral" loads only corral, the engine, corral.errors and corral.loader, and starts nothing', function()
     local out, rc = run([[
       local function fds()                  -- this process's open descriptors
         local p, n = io.popen("ls /proc/$PPID/fd"), 0
@@ -49,7 +50,7 @@ describe("start-up", function()
     assert.are.equal(0, rc, out)
     local lines = {}
     for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
-    assert.are.equal("corral corral.core corral.errors", lines[1])
+    assert.are.equal("corral corral.core corral.errors corral.loader", lines[1])
     -- the public functions are there, and reading them (or interrupted()) loads nothing more
     assert.are.equal("function\tfunction\tfunction\tnil", lines[2])
     assert.are.equal(lines[1], lines[3])
@@ -114,11 +115,11 @@ describe("start-up", function()
     f:write('print(package.path:match("^[^;]*"), package.cpath:match("^[^;]*"))\n')
     f:close()
     local root = assert(io.popen("cd " .. q(H.root) .. " && pwd")):read("l")
-    -- from the checkout's parent by a relative path, and as `sh corral` from scripts/
+    -- from the checkout's parent by a relative path, and as `lua5.4 corral` from scripts/
     for _, cmd in ipairs {
       "cd " .. q(root .. "/..") .. " && env -u LUA_PATH -u LUA_CPATH ./" .. q(root:match("[^/]+$"))
         .. "/scripts/corral run " .. q(script),
-      "cd " .. q(root .. "/scripts") .. " && env -u LUA_PATH -u LUA_CPATH sh corral run " .. q(script),
+      "cd " .. q(root .. "/scripts") .. " && env -u LUA_PATH -u LUA_CPATH lua5.4 corral run " .. q(script),
     } do
       local p = assert(io.popen(cmd .. " 2>&1"))
       local out = p:read("a")
@@ -129,5 +130,65 @@ describe("start-up", function()
       assert.matches("/lua/%?%.lua$", path)
     end
     os.remove(script)
+  end)
+end)
+
+-- corral.loader: a corral module comes from its compiled copy beside the engine (corral/bc/)
+-- when the copy is at least as new as its source, and keeps the source's name; else, and when
+-- the copy is not this Lua's bytecode, from the source. A probe module in a tree of its own,
+-- with the engine linked in, says which one ran.
+describe("precompiled modules", function()
+  local root = assert(io.popen("cd " .. q(H.root) .. " && pwd")):read("l")
+  local dir
+  before_each(function()
+    dir = H.tmpdir()
+    assert(os.execute(("mkdir -p %s/lua/corral %s/lib/corral/bc/corral && ln -s %s %s/lib/corral/core.so")
+      :format(q(dir), q(dir), q(root .. "/build/corral/core.so"), q(dir))))
+  end)
+  after_each(function() os.execute("rm -rf " .. q(dir)) end)
+
+  local function probe(body) H.spit(dir .. "/lua/corral/probe.lua", body) end
+  local function compile()
+    assert(os.execute(("cd %s/lua && lua5.4 %s/scripts/luac.lua %s/lib/corral/bc . corral/probe.lua")
+      :format(q(dir), q(root), q(dir))))
+  end
+  local function load_probe()
+    return run(([[
+      package.path = %q .. "/lua/?.lua;" .. package.path
+      package.cpath = %q .. "/lib/?.so;" .. package.cpath
+      require "corral"
+      local from, line = table.unpack((require "corral.probe"))
+      print(from, debug.getinfo(line, "S").source)
+    ]]):format(dir, dir))
+  end
+
+  it("takes the copy when it is as new as the source, named as the source", function()
+    probe("return { 'copy', function() end }\n")
+    compile()
+    probe("return { 'CODE', function() end }\n")     -- the same size, and older than the copy:
+    os.execute(("touch -d '2000-01-01' %s/lua/corral/probe.lua"):format(q(dir)))
+    local out, rc = load_probe()
+    assert.are.same({ "copy\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
+  end)
+
+  it("takes the source when the copy was compiled from a source of another size", function()
+    probe("return { 'copy', function() end }\n")
+    compile()
+    probe("return { 'source', function() end }\n")   -- another checkout's, say: older, longer
+    os.execute(("touch -d '2000-01-01' %s/lua/corral/probe.lua"):format(q(dir)))
+    local out, rc = load_probe()
+    assert.are.same({ "source\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
+  end)
+
+  it("takes the source when it is newer than the copy, or the copy is not bytecode", function()
+    probe("return { 'copy', function() end }\n")
+    compile()
+    os.execute(("touch -d '2000-01-01' %s/lib/corral/bc/corral/probe.luac"):format(q(dir)))
+    probe("return { 'source', function() end }\n")
+    local out, rc = load_probe()
+    assert.are.same({ "source\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
+    H.spit(dir .. "/lib/corral/bc/corral/probe.luac", "return 'not bytecode', function() end\n")
+    out, rc = load_probe()
+    assert.are.same({ "source\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
   end)
 end)

@@ -3,11 +3,12 @@
 -- This is the public surface; see docs/api.md. The C engine is corral.core, the event loop
 -- corral.loop. Loading corral starts nothing and installs no signal handler.
 --
--- It loads only the engine and corral.errors: the loop, the pool core and what they use are
+-- It loads only the engine, corral.errors and corral.loader: the loop, the pool core and what they use are
 -- required by the first function that needs them, so `require "corral"` and a short script
 -- pay only for what they use (spec/startup_spec.lua; the cost: docs/benchmarks.md, F).
 local core = require "corral.core"
 local errors = require "corral.errors"
+require("corral.loader").install()   -- what follows loads precompiled when it can
 
 local function loop() return require "corral.loop" end
 

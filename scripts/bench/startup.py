@@ -13,6 +13,7 @@ require), so the interpreter's start and exit are not in it; the modules it load
 counted from package.loaded.
 """
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,11 @@ ENV = dict(os.environ)
 ENV["LUA_PATH"] = "%s/lua/?.lua;%s/lua/?/init.lua;;" % (ROOT, ROOT)
 ENV["LUA_CPATH"] = "%s/build/?.so;;" % ROOT
 CORRAL = os.path.join(ROOT, "scripts/corral")
+# The command as `make install` writes it (#! the interpreter's absolute path, no `env`): put
+# in a temporary prefix from the checkout's build.
+PREFIX = tempfile.mkdtemp(prefix="corral-startup.")
+subprocess.run(["make", "-s", "install", "PREFIX=" + PREFIX], check=True, stdout=subprocess.DEVNULL)
+INSTALLED = os.path.join(PREFIX, "bin/corral")
 
 ONE = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
 ONE.write("""-- one task: the smallest useful corral script
@@ -52,7 +58,9 @@ CMDS = {
     "require": [which(LUA), "-e", "require 'corral'"],
     "one_lua": [which(LUA), ONE.name],
     "one_run": [CORRAL, "run", ONE.name],
+    "one_inst": [INSTALLED, "run", ONE.name],
     "par": [CORRAL, "parallel", "true", ":::", "1"],
+    "par_inst": [INSTALLED, "parallel", "true", ":::", "1"],
     "xargs": ["/bin/sh", "-c", "echo 1 | xargs -n1 true"],
 }
 
@@ -80,6 +88,8 @@ def require_cpu():
     return float(out[0]), int(out[1])
 
 
+LOAD0 = os.getloadavg()[0]
+STARTED = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 walls = {k: [] for k in CMDS}
 cpus = {k: [] for k in CMDS}
 req_ms, nmods = [], 0
@@ -102,6 +112,7 @@ for _ in range(RUNS):
         rs.append(ms)
     req_ms.append(statistics.mean(rs))
 os.unlink(ONE.name)
+shutil.rmtree(PREFIX)
 if failed:
     sys.stderr.write("startup.py: failed: %s\n" % " ".join(sorted(failed)))
     sys.exit(1)
@@ -122,22 +133,30 @@ def verdict(ok):
 REQ = statistics.median(req_ms)
 R_ONE = ratio("one_run", "bare")
 R_PAR = ratio("par", "xargs")
+R_ONE_I = ratio("one_inst", "bare")
+R_PAR_I = ratio("par_inst", "xargs")
 rows = [
     ("`%s -e ''` (bare interpreter)" % LUA, "bare", "bare"),
     ("`%s -e 'require \"corral\"'`" % LUA, "require", "bare"),
     ("`%s one.lua` (one task, no wrapper)" % LUA, "one_lua", "bare"),
-    ("`corral run one.lua` (one task)", "one_run", "bare"),
-    ("`corral parallel true ::: 1`", "par", "xargs"),
+    ("`scripts/corral run one.lua` (one task, checkout)", "one_run", "bare"),
+    ("`corral run one.lua` (one task, installed)", "one_inst", "bare"),
+    ("`scripts/corral parallel true ::: 1` (checkout)", "par", "xargs"),
+    ("`corral parallel true ::: 1` (installed)", "par_inst", "xargs"),
     ("`sh -c 'echo 1 \\| xargs -n1 true'`", "xargs", "xargs"),
 ]
-print("""one.lua is the smallest useful script: `corral.pool{ executor = "exec", size = 1 }`, submit
+LOAD1 = os.getloadavg()[0]
+print("""Measured %s; 1-minute load average %.2f at the start, %.2f at the end (the machine
+is shared: compare rows of one run, not runs).
+
+one.lua is the smallest useful script: `corral.pool{ executor = "exec", size = 1 }`, submit
 `{ "true" }`, wait for its record, close the pool. Each command was started %d times per
 round, %d rounds (scripts/bench/startup.py %d %d); wall and CPU (user + system of the
 process and the children it waited for) are per start, the ratio is against the peer in the
 last column, within each round.
 
 | command | ms wall | ms CPU | × peer | peer |
-|---|---:|---:|---:|---|""" % (REPS, RUNS, RUNS, REPS))
+|---|---:|---:|---:|---|""" % (STARTED, LOAD0, LOAD1, REPS, RUNS, RUNS, REPS))
 for label, k, peer in rows:
     print("| %s | %.2f | %.2f | %.2f | %s |" % (label, med(k), med(k, cpus), ratio(k, peer),
                                                 "bare interpreter" if peer == "bare" else "xargs"))
@@ -145,7 +164,12 @@ print("""
 `require "corral"` alone: %.2f ms of CPU inside the process (os.clock() around the
 require, mean of %d fresh processes, median of the rounds), %d modules loaded.
 
+The checkout's `scripts/corral` starts as `#!/usr/bin/env lua5.4` (one `env` process more);
+the installed `corral` (`make install`, here into a temporary prefix) names the interpreter's
+absolute path.
+
 Targets: `require "corral"` ≤ 1.5 ms CPU — %s (%.2f ms); a one-task `corral run` script
-≤ 2× the bare interpreter — %s (%.2f×); `corral parallel true ::: 1` ≤ 1× xargs — %s (%.2f×).""" % (
-    REQ, REPS, nmods, verdict(REQ <= 1.5), REQ, verdict(R_ONE <= 2), R_ONE,
-    verdict(R_PAR <= 1), R_PAR))
+≤ 2× the bare interpreter — %s (installed %.2f×, checkout %.2f×); `corral parallel true ::: 1`
+≤ 1× xargs — %s (installed %.2f×, checkout %.2f×).""" % (
+    REQ, REPS, nmods, verdict(REQ <= 1.5), REQ, verdict(R_ONE_I <= 2), R_ONE_I, R_ONE,
+    verdict(R_PAR_I <= 1), R_PAR_I, R_PAR))

@@ -253,6 +253,24 @@ describe("cgroup = true", function()
   end)
 end)
 
+describe("the lifeline and an owner whose cgroup tasks have all ended", function()
+  it("removes the owner's parent cgroup when the owner is SIGKILLed", function()
+    if not need_cgroup() then return end
+    local c = H.run_script("cgroup_owner.lua", "marker-none", "idle")
+    assert.is_true(c:expect("ready idle", 1, 20), table.concat(c.lines, "\n"))
+    local parents = cgroup.parent_paths(c.pid)
+    local found = false
+    for _, p in ipairs(parents) do found = found or isdir(p) end
+    assert.is_true(found, "no parent cgroup while the pool is open")
+    assert.is_true(core.kill(c.pid, "KILL"))
+    c:wait(5)
+    assert.is_true(H.poll(function()
+      for _, p in ipairs(parents) do if isdir(p) then return false end end
+      return true
+    end, 2), "the parent cgroup was left behind")
+  end)
+end)
+
 describe("cgroup = true where it is impossible", function()
   local function run_with_root(mode)
     local code = ([[local corral = require "corral"

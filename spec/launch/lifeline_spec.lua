@@ -15,13 +15,14 @@ local function survivors(m, t0, seconds)
   return H.count(m), core.now() - t0
 end
 
--- Is pid a live corral watchdog? (A zombie has no command line; a reused pid another one.)
+-- Is pid a live corral watchdog? (Its name is corral-watchdog; a zombie's state is Z; a reused
+-- pid has another name.)
 local function is_watchdog(pid)
-  local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+  local f = io.open("/proc/" .. pid .. "/stat", "rb")
   if not f then return false end
-  local cmd = f:read("a") or ""
+  local stat = f:read("a") or ""
   f:close()
-  return cmd:find("corral.launch.watchdog", 1, true) ~= nil
+  return stat:match("^%d+ %((.*)%) (%a)") == "corral-watchdog" and not stat:match("%) Z ")
 end
 
 -- Live watchdogs whose parent is `ppid`.
@@ -92,6 +93,28 @@ describe("the lifeline with 50 running 'sleep & sleep' trees", function()
     assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
   end)
 
+  it("ends them all within 1 s of the owner's SIGKILL without the corral-watchdog program (a fork)", function()
+    -- an engine directory with core.so only: the lifeline forks its watchdog instead
+    local root = assert(io.popen("cd " .. H.root .. " && pwd")):read("l")
+    local build = H.tmpdir()
+    finally(function() os.execute("rm -rf " .. build) end)
+    assert(os.execute(("mkdir %s/corral && ln -s %s/build/corral/core.so %s/corral/core.so")
+      :format(build, root, build)))
+    local env = {}
+    for k, v in pairs(core.environ()) do if k ~= "CORRAL_BUILD" then env[#env + 1] = k .. "=" .. v end end
+    env[#env + 1] = "CORRAL_BUILD=" .. build
+    local m = H.sleep_marker()
+    local c = start(script("lifeline_shell.lua", digits(m), "kill"), { env = env }, m)
+    assert.is_true(c:expect("ready", 1, 20))
+    assert.are.equal(100, H.count(m))
+    local t0 = core.now()
+    assert.is_true(core.kill(c.pid, "KILL"))
+    local left, took = survivors(m, t0)
+    local _, sig = wait(c)
+    assert.are.equal("KILL", sig)
+    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+  end)
+
   it("ends them all within 1 s of os.exit(0) with the pool still open", function()
     local m = H.sleep_marker()
     local c = start(script("lifeline_shell.lua", digits(m), "exit"), nil, m)
@@ -108,7 +131,7 @@ describe("the lifeline with 50 running 'sleep & sleep' trees", function()
     local c = start(script("lifeline_shell.lua", digits(m), "churn"), { stderr = "null" }, m)
     assert.is_true(c:expect("ready", 1, 20))
     local first = tonumber(c.lines[1]:match("^watchdog (%d+)$"))
-    assert.is_true(is_watchdog(first))
+    assert.is_true(H.poll(function() return is_watchdog(first) end, 5))
     assert.is_true(core.kill(first, "KILL"))
     local second
     assert.is_true(H.poll(function()
@@ -140,6 +163,26 @@ describe("the watchdog", function()
     assert.is_true(H.poll(function() return not is_watchdog(pid) end, 1), "watchdog left running")
   end)
 
+  it("holds none of its owner's descriptors: its pipe, /dev/null, stderr and the slots only", function()
+    local pool <close> = corral.pool { executor = "exec", size = 1 }
+    -- descriptors of this process the watchdog must not keep: a pipe and an open file
+    local r, w = core.pipe()
+    local f = assert(io.open(H.tmpname(), "w"))
+    assert.are.equal("ok", pool:submit { "true" }:wait().status)
+    local wd = lifeline.watchdog_pid()
+    assert.is_true(H.poll(function() return is_watchdog(wd) end, 5))  -- set up (named) by now
+    local fds = {}
+    local p = assert(io.popen("ls -l /proc/" .. wd .. "/fd"))
+    for n, target in p:read("a"):gmatch("(%d+) %-> ([^\n]+)") do fds[tonumber(n)] = target end
+    p:close()
+    f:close(); core.close(r); core.close(w)
+    assert.matches("^pipe:", fds[0])
+    assert.are.equal("/dev/null", fds[1])
+    assert.matches("^/memfd:", fds[3])
+    fds[0], fds[1], fds[2], fds[3] = nil, nil, nil, nil
+    assert.are.same({}, fds)
+  end)
+
   it("is never started by a script that starts no task", function()
     local c = start(script("lifeline_close.lua", "none"))
     assert.are.equal(0, (wait(c)))
@@ -155,7 +198,7 @@ describe("the watchdog", function()
       assert.is_nil(r.values[1])
       local wd = lifeline.watchdog_pid()
       -- (seen failing once under load: the message says what the pid was then)
-      assert.is_true(is_watchdog(wd), ("parent's watchdog %s not running: %s"):format(
+      assert.is_true(H.poll(function() return is_watchdog(wd) end, 5), ("parent's watchdog %s not running: %s"):format(
         tostring(wd), H.lines("/proc/" .. tostring(wd) .. "/stat")[1] or "no such process"))
     end
   end)

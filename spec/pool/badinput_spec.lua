@@ -109,12 +109,10 @@ describe("the corral command, given bad input", function()
   end)
 
   it("an unexpected error inside a subcommand is one line, exit 70", function()
-    -- a stand-in for a bug: the interpreter corral runs preloads a broken corral.cli.status
-    local lua = dir .. "/lua"
-    write(lua, "#!/bin/sh\nexec lua5.4 -e 'package.preload[\"corral.cli.status\"] = function() "
-      .. "return { main = function() local t = nil; return t.x end } end' \"$@\"\n")
-    assert(os.execute("chmod +x " .. q(lua)))
-    local _, err, code = cli("CORRAL_LUA=" .. q(lua) .. " " .. CORRAL .. " status x.jsonl")
+    -- a stand-in for a bug: the interpreter running corral (a Lua script) preloads a broken
+    -- corral.cli.status
+    local _, err, code = cli("lua5.4 -e 'package.preload[\"corral.cli.status\"] = function() "
+      .. "return { main = function() local t = nil; return t.x end } end' " .. CORRAL .. " status x.jsonl")
     assert.are.equal(70, code)
     assert.matches("^corral status: internal error: %(command line%):1: attempt to index a nil value %(local 't'%)\n$", err)
   end)

@@ -5,7 +5,7 @@ local corral = require "corral"
 local core = require "corral.core"
 local lifeline = require "corral.launch.lifeline"
 
--- Child processes of this one running corral.launch.watchdog.
+-- Child processes of this one named corral-watchdog (the lifeline's watchdog).
 local function watchdogs()
   local names, me = {}, core.getpid()
   local p = io.popen("ls /proc")
@@ -17,8 +17,8 @@ local function watchdogs()
     local s = f and f:read("a") or ""
     if f then f:close() end
     if tonumber(s:match("%)%s+%S+%s+(%d+)")) == me then
-      local c = io.open("/proc/" .. name .. "/cmdline", "rb")
-      if c and (c:read("a") or ""):find("corral.launch.watchdog", 1, true) then n = n + 1 end
+      local c = io.open("/proc/" .. name .. "/comm", "rb")
+      if c and (c:read("a") or ""):find("corral-watchdog", 1, true) then n = n + 1 end
       if c then c:close() end
     end
   end
@@ -33,10 +33,13 @@ do
 end
 local pid = lifeline.watchdog_pid()
 local is_watchdog = false
-if pid then
-  local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
-  is_watchdog = f and (f:read("a") or ""):find("corral.launch.watchdog", 1, true) ~= nil
-  if f then f:close() end
+if pid then   -- the fork names itself: give it up to 5 s to have done so
+  local deadline = core.now() + 5
+  repeat
+    local f = io.open("/proc/" .. pid .. "/comm", "rb")
+    is_watchdog = f and (f:read("a") or ""):find("corral-watchdog", 1, true) ~= nil
+    if f then f:close() end
+  until is_watchdog or core.now() > deadline
 end
 print("watchdog " .. tostring(pid) .. " " .. tostring(is_watchdog))
 print("watchdogs " .. watchdogs())

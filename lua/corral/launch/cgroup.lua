@@ -130,6 +130,8 @@ local function make_parent(key)
     local ok, err, errno = core.mkdir(path)
     if ok or errno == EEXIST then
       if key == "v1" or has_file(path .. "/cgroup.kill") then
+        local lifeline = require "corral.launch.lifeline"
+        lifeline.add(lifeline.CGROUPS)      -- the watchdog removes it if this process dies
         local p = { path = path, made = ok }
         if key == "v2" and (" " .. (slurp(path .. "/cgroup.controllers") or "") .. " "):find("%smemory%s") then
           p.memory = core.write_file(path .. "/cgroup.subtree_control", "+memory") or nil
@@ -366,12 +368,18 @@ function M.release(final)
     if cg.done or final then M.remove(cg) end
   end
   if nlive > 0 then return false end
+  local had = false
   for _, key in ipairs { "v2", "v1" } do
     local p = parent[key]
     if p and p.path then
       core.rmdir(p.path)
       parent[key] = nil
+      had = true
     end
+  end
+  if had then
+    local lifeline = require "corral.launch.lifeline"
+    lifeline.remove(lifeline.CGROUPS)
   end
   return true
 end

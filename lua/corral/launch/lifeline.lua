@@ -3,9 +3,13 @@
 --
 -- The groups live in shared memory (core.slots: int32 slots in a memfd): registering one is a
 -- store, no syscall, and wakes nobody, which matters when thousands of short tasks a second
--- each add and remove a group. The first add spawns a watchdog: `lua5.4` running
--- corral.launch.watchdog, in its own session (so a terminal's Ctrl-C and hangup never reach it),
--- holding the memfd as fd 3 and, as stdin, the read end of a pipe whose only write end is here.
+-- each add and remove a group. The first add starts a watchdog: the small program
+-- corral-watchdog beside the engine (engine/bin/corral-watchdog.c; it execs
+-- corral.launch.watchdog in lua5.4 only for what needs Lua: task cgroups, Slurm jobs), or where
+-- that is missing a fork of this process (core.fork_watchdog, no exec, also named
+-- corral-watchdog). It runs in its own session (so a terminal's Ctrl-C and hangup never reach
+-- it), holding the memfd as fd 3 and, as stdin, the read end of a pipe whose only write end is
+-- here.
 -- Nothing is ever written to that pipe: the watchdog sleeps in read() until the kernel closes
 -- the write end, which happens exactly when this process ends, however it ends. Then it reads
 -- the slots and ends every group still registered (TERM and CONT, up to 200 ms, then KILL).
@@ -22,7 +26,6 @@
 -- state (core.getpid() differs) the lifeline counts as not started, and the parent's fd
 -- numbers (which may name other files there) are left alone.
 local core = require "corral.core"
-local luacmd = require "corral.launch.luacmd"
 local loop = require "corral.loop"
 
 local M = {}
@@ -74,6 +77,19 @@ local function add_free(first, last)
   for i = last, first, -1 do nfree = nfree + 1; free[nfree] = i end
 end
 
+-- The watchdog program beside the engine (corral/corral-watchdog, built by make), or false.
+local helper
+local function helper_path()
+  if helper == nil then
+    local so = package.searchpath("corral.core", package.cpath)
+    local path = so and so:gsub("core%.so$", "corral-watchdog")
+    helper = path and core.mtime(path) and path or false
+  end
+  return helper
+end
+
+local function luacmd() return require "corral.launch.luacmd" end
+
 function start(retry)
   if not slots then
     local err
@@ -90,10 +106,23 @@ function start(retry)
     warn("cannot create a pipe: " .. tostring(wfd))
     return
   end
-  local pid, pidfd = core.spawn {
-    argv = luacmd.argv(nil, "corral.launch.watchdog", 3, owner), setsid = true,
-    stdin = rfd, stdout = "null", stderr = "inherit", fds = { [3] = slots:fd() },
-  }
+  local pid, pidfd
+  local helper = helper_path()
+  if helper then
+    local argv = luacmd().argv(nil, "corral.launch.watchdog", 3, owner)
+    table.insert(argv, 1, helper)
+    pid, pidfd = core.spawn { argv = argv, setsid = true, stdin = rfd, stdout = "null",
+                              stderr = "inherit", fds = { [3] = slots:fd() } }
+  else
+    pid, pidfd = core.fork_watchdog(rfd, slots:fd())
+  end
+  if pid == 0 then
+    -- The watchdog, a copy of this process, once this process is gone: it must end here,
+    -- never unwind into the code that called add() (see core.fork_watchdog).
+    local ok, e = pcall(function() require("corral.launch.watchdog").finish(3, owner) end)
+    if not ok then io.stderr:write("corral: lifeline: watchdog: ", tostring(e), "\n") end
+    core.exit_now(ok and 0 or 70)
+  end
   core.close(rfd)
   if not pid then
     core.close(wfd)
@@ -159,6 +188,11 @@ function M.add_job(jobid)
 end
 
 function M.remove_job(jobid) M.remove(-(M.JOB_BASE + jobid)) end
+
+-- CGROUPS, once added (corral.launch.cgroup, with its first parent), tells the watchdog this
+-- process made cgroup parents, which it then removes (else it does not look for any): above
+-- every Slurm job, below every task cgroup id.
+M.CGROUPS = -(M.JOB_BASE - 1)
 
 -- close(): for a process about to exit whose parent waits for all its descendants (a Slurm
 -- step waits ~1 s more for a watchdog still alive when its task exits: corral.slurm.agent).
