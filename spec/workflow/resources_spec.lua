@@ -105,6 +105,19 @@ describe("workflow resources", function()
     assert.are.equal(3, peak)
   end)
 
+  it("jobs above the machine's CPUs, no cpus given: the budget follows jobs (all run at once)", function()
+    local d = H.tmpdir()
+    local n = core.ncpu() + 2
+    local wf = corral.workflow { jobs = n, joblog = d .. "/j.jsonl" }
+    local share = {}
+    for i = 1, n do
+      wf:job("t" .. i, { shell = "sleep 0.3" })
+      share["t" .. i] = { cpus = 1 }
+    end
+    assert.is_true(wf:run().ok)
+    assert.are.equal(n, loads(journal(d .. "/j.jsonl"), share))
+  end)
+
   it("a job bigger than the budget is an error naming it, before anything runs", function()
     local d = H.tmpdir()
     local wf = corral.workflow { cpus = 2, memory = "1G" }

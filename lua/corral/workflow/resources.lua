@@ -1,7 +1,7 @@
 -- corral.workflow.resources: a workflow's CPU and memory budget, and each job's share of it.
 --
--- `corral.workflow{ cpus = N, memory = "8G" }` is the budget (default: this machine's CPUs and
--- MemTotal; on Slurm the CPUs the same way and no memory budget unless given); `wf:job(name,
+-- `corral.workflow{ cpus = N, memory = "8G" }` is the budget (default: this machine's CPUs, or
+-- `jobs` when larger, and MemTotal; on Slurm the CPUs the same way and no memory budget unless given); `wf:job(name,
 -- { cpus = 2, memory = "2G" })` a job's share (default 1 CPU and 0 bytes). A job starts only
 -- while the running jobs' shares and its own fit the budget.
 --
@@ -80,7 +80,9 @@ function M.budget(opts)
   elseif opts.launcher ~= "slurm" then
     memory = machine_memory()
   end
-  return { cpus = cpus or core.ncpu(), memory = memory }
+  -- no cpus given: this machine's, or `jobs` when it asks for more (jobs = 8 of I/O-bound
+  -- 1-CPU jobs on 2 cores still runs 8 at once, as it did before there was a budget)
+  return { cpus = cpus or math.max(core.ncpu(), opts.jobs or 0), memory = memory }
 end
 
 -- job(budget, name, spec, fname) -> cpus, memory of a job; raises naming the job when a value
