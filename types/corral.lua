@@ -127,6 +127,8 @@
 ---@field removed? string[] workflows: the outputs removed after the job did not succeed
 ---@field hash? string workflows (journal records): digest of what the job runs
 ---@field after? string[] workflows (journal records): the job's dependencies, when it has any
+---@field cpus? integer workflows (journal records): the CPUs the job held of the budget
+---@field memory? integer workflows (journal records): the bytes of memory it held (when not 0)
 
 ---A journal line that is an event, not an outcome (readers of outcomes skip it).
 ---@class corral.JournalEvent

@@ -160,6 +160,26 @@ describe("corral report", function()
     assert.is_true(drawn > 5 * blank, ("report %d bytes, blank page %d bytes"):format(drawn, blank))
   end)
 
+  it("shows a workflow job's cpus and memory, and the most held at once", function()
+    local d = H.tmpdir()
+    local wf = corral.workflow { cpus = 4, memory = "2G", joblog = d .. "/r.jsonl" }
+    wf:job("big", { shell = "sleep 0.3", cpus = 3, memory = "1536M" })
+    wf:job("small", { shell = "sleep 0.3", cpus = 1 })
+    wf:job("next", { shell = "true", after = { "big" }, cpus = 2 })
+    assert.is_true(wf:run().ok)
+    local recs = {}
+    for _, r in ipairs(outcomes(d .. "/r.jsonl")) do recs[r.name] = r end
+    assert.are.same({ 3, 1536 << 20 }, { recs.big.cpus, recs.big.memory })
+    assert.are.same({ 1, nil }, { recs.small.cpus, recs.small.memory })
+    local text, rc = run(CORRAL, "report", d .. "/r.jsonl", "-o", d .. "/r.html")
+    assert.are.equal(0, rc, text)
+    local html = slurp(d .. "/r.html")
+    assert.matches("CPUs held at most<b>4</b>", html, 1, true)       -- big and small together
+    assert.matches("memory held at most<b>1.5 GiB</b>", html, 1, true)
+    assert.matches("<title>big — attempt 1 — ok — [^<]* — 3 CPUs, 1.5 GiB</title>", html)
+    assert.matches("<title>next — attempt 1 — ok — [^<]* — 2 CPUs</title>", html)
+  end)
+
   it("draws a plain pool's journal too", function()
     local d = H.tmpdir()
     local journal = d .. "/pool.jsonl"
@@ -360,5 +380,11 @@ describe("corral.cli.report", function()
     assert.are.equal(3, max)
     assert.are.equal(4, #avg)
     assert.is_true(math.abs(avg[1] - 1.6) < 0.01, tostring(avg[1]))   -- (0.5 s + 0.3 s) / 0.5 s
+    -- resources held: back to back they do not add up; overlapping they do
+    list[1].cpus, list[2].cpus, list[5].cpus, list[4].cpus = 2, 2, 3, 7
+    assert.are.equal(5, report.peak(list, "cpus"))      -- 1 and 5 together; 4 lasts no time
+    list[5].cpus = nil
+    assert.are.equal(2, report.peak(list, "cpus"))
+    assert.is_nil(report.peak(list, "memory"))
   end)
 end)

@@ -311,12 +311,35 @@ function M.slowest(attempts, k)
   return top
 end
 
+-- peak(attempts, field) -> the largest sum of a numeric field (a workflow job's cpus or
+-- memory) over attempts running at the same moment | nil when no attempt has it. Ends sort
+-- before starts at the same instant: back-to-back attempts do not add up.
+function M.peak(attempts, field)
+  local ev = {}
+  for _, a in ipairs(attempts) do
+    local v = num(a[field])
+    if v and v > 0 and a.finish > a.start then
+      ev[#ev + 1] = { a.start, v }
+      ev[#ev + 1] = { a.finish, -v }
+    end
+  end
+  if #ev == 0 then return nil end
+  table.sort(ev, function(x, y) if x[1] ~= y[1] then return x[1] < y[1] end return x[2] < y[2] end)
+  local cur, top = 0, 0
+  for _, e in ipairs(ev) do
+    cur = cur + e[2]
+    if cur > top then top = cur end
+  end
+  return top
+end
+
 local function is_failure(s) return s ~= "ok" and s ~= "skipped" and s ~= "running" end
 M.is_failure = is_failure
 
 -- summarize(run, opts) -> summary for a renderer:
 -- { t0, t1, wall, cpu, counts, njobs, nattempts, retries, failures = {attempts},
---   slowest = {attempts}, concurrency = {..}, max_concurrency, nlanes, critical = {names},
+--   slowest = {attempts}, concurrency = {..}, max_concurrency, max_cpus, max_memory (a
+--   workflow's jobs' shares, nil without them), nlanes, critical = {names},
 --   critical_time, on_critical = { [name] = true }, running = {start events},
 --   bars = {attempts, then running ones (status "running"), each with .lane} }
 function M.summarize(run, opts)
@@ -354,6 +377,7 @@ function M.summarize(run, opts)
   s.slowest = M.slowest(attempts, opts.slowest or 10)
   s.nlanes = M.lanes(s.bars)
   s.concurrency, s.max_concurrency = M.concurrency(attempts, t0, t1, opts.buckets or 200)
+  s.max_cpus, s.max_memory = M.peak(attempts, "cpus"), M.peak(attempts, "memory")
   s.critical, s.critical_time = M.critical_path(run, jobs)
   s.on_critical = {}
   for _, n in ipairs(s.critical or {}) do s.on_critical[n] = true end

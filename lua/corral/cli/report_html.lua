@@ -41,6 +41,17 @@ local function dur(s)
   return ("%d:%02d:%02d"):format(s // 3600, s // 60 % 60, s % 60)
 end
 
+-- 512 MiB, 1.5 GiB: a job's memory share
+local function bytes(n)
+  local units = { "KiB", "MiB", "GiB", "TiB" }
+  local v, u = n, "bytes"
+  for _, name in ipairs(units) do
+    if v < 1024 then break end
+    v, u = v / 1024, name
+  end
+  return u == "bytes" and ("%d bytes"):format(n) or ("%.4g %s"):format(v, u)
+end
+
 local function how(a)
   local parts = {}
   if type(a.code) == "number" then parts[#parts + 1] = "exit " .. int(a.code) end
@@ -156,6 +167,8 @@ local function timeline(out, s)
       a.status, dur(a.duration))
     local hw = how(a)
     if hw ~= "" then tip = tip .. " (" .. hw .. ")" end
+    if type(a.cpus) == "number" then tip = tip .. (" — %g CPU%s"):format(a.cpus, a.cpus == 1 and "" or "s") end
+    if type(a.memory) == "number" and a.memory > 0 then tip = tip .. ", " .. bytes(a.memory) end
     out[#out + 1] = ('<rect class="b %s%s" x="%.1f" y="%.1f" width="%.1f" height="%d" data-id="%s" '
       .. 'data-name="%s" data-attempt="%s" data-status="%s"%s><title>%s</title></rect>')
       :format(class(a.status), crit, x0, top + row_of(a.lane) * rowh + 1, math.max(2, x1 - x0), h,
@@ -258,6 +271,8 @@ function M.render(run, s)
   card("total CPU", dur(s.cpu))
   card("CPU / wall", s.wall > 0 and ("%.2f"):format(s.cpu / s.wall) or "-")
   card("max concurrency", tostring(s.max_concurrency))
+  if s.max_cpus then card("CPUs held at most", ("%g"):format(s.max_cpus)) end
+  if s.max_memory then card("memory held at most", bytes(s.max_memory)) end
   if #s.running > 0 then card("still running", tostring(#s.running)) end
   add("</div>\n<p>")
   local seen = {}

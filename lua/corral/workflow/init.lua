@@ -196,7 +196,9 @@ end
 -- (`after`, omitted when none; corral report draws the critical path from it).
 local function journal_extra(job)
   if not job then return nil end
-  return { hash = job.hash, after = job.after[1] and job.after or nil }
+  -- cpus and memory: what the job held of the budget, for corral report (memory when any)
+  return { hash = job.hash, after = job.after[1] and job.after or nil, cpus = job.cpus,
+           memory = job.memory and job.memory > 0 and job.memory or nil }
 end
 
 local function pool_for(self, kind)
