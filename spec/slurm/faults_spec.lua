@@ -1,0 +1,127 @@
+-- Slurm agents under faults, on the throwaway 3-node cluster (scripts/run-specs.sh): a node
+-- drained or set down while the pool works, an agent killed in the middle of a frame, and a
+-- lua task cancelled while it waits in an agent's worker pipeline.
+local core = require "corral.core"
+local corral = require "corral"
+local H = require "helpers"
+
+package.path = H.root .. "/spec/fixtures/?.lua;" .. package.path
+
+local REASON = H.slurm_skip_reason()
+local function skip() if REASON then pending(REASON) end end
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+-- every node back in service, and idle, for the tests that follow
+local function resume(nodes)
+  for _, n in ipairs(nodes) do sh("scontrol update nodename=" .. n .. " state=resume") end
+  assert.is_true(H.poll(function()
+    return select(2, sh("sinfo -h -N -t idle -o %N"):gsub("%S+", "")) == 3
+  end, 15))
+end
+
+local function steps_on(node)
+  return select(2, sh("squeue -h -s -o %N"):gsub(node, ""))
+end
+
+local function all_running(fs)
+  return H.poll(function()
+    for _, f in ipairs(fs) do if f:status() ~= "running" then return false end end
+    return true
+  end, 20)
+end
+
+describe("slurm agents: a node", function()
+  it("drained: its running tasks finish, no new task goes there, then its agent leaves; all drained: a clear error", function()
+    skip()
+    local flag = os.tmpname(); os.remove(flag)
+    local drained = {}
+    finally(function() os.remove(flag); resume(drained) end)
+    local j
+    do
+      local pool <close> = corral.pool { launcher = "slurm", size = 3, slurm = { agents = true, nodes = 3, heartbeat = 0.3 } }
+      j = pool.slurm.jobid
+      local wait = ("while [ ! -e %s ]; do sleep 0.02; done; echo $SLURMD_NODENAME"):format(flag)
+      local fs = {}
+      for i = 1, 3 do fs[i] = pool:submit(wait) end            -- one a node: every CPU busy
+      assert.is_true(all_running(fs))
+      local queued = pool:submit("echo $SLURMD_NODENAME")
+      local a = fs[1].handle.agent
+      local victim = a.node
+      drained[1] = victim
+      sh("scontrol update nodename=" .. victim .. " state=drain reason=corral-spec")
+      assert.is_true(H.poll(function() return a.retired ~= nil end, 5))
+      assert.are.equal("agent on node " .. victim .. " left: node draining in Slurm (reason: corral-spec)", a.retired)
+      assert.are.equal("pending", queued:status())
+      io.open(flag, "w"):close()
+      -- what ran there finishes as usual; the task that waited runs elsewhere
+      local r = fs[1]:wait(10)
+      assert.are.same({ "ok", victim .. "\n" }, { r.status, r.stdout })
+      r = queued:wait(10)
+      assert.are.equal("ok", r.status)
+      assert.are_not.equal(victim, r.host)
+      for i = 2, 3 do assert.are.equal("ok", fs[i]:wait(10).status) end
+      -- its agent has exited: no step of the pool is left on the drained node
+      assert.is_true(H.poll(function() return a.proc.finished end, 5))
+      assert.is_false(a.dead and a.cause:find("no word") ~= nil)
+      assert.is_true(H.poll(function() return steps_on(victim) == 0 end, 5))
+      -- every node drained: a task is a record with status "error" that says why
+      for _, x in ipairs(pool.agents.list) do drained[#drained + 1] = x.node end
+      for i = 2, #drained do sh("scontrol update nodename=" .. drained[i] .. " state=drain reason=corral-spec") end
+      assert.is_true(H.poll(function() return #pool.agents.list == 0 end, 5))
+      r = pool:submit("true"):wait(10)
+      assert.are.equal("error", r.status)
+      assert.matches("^no Slurm agent left: agent on node %S+ left: node drain%a* in Slurm %(reason: corral%-spec%)$", r.error)
+    end
+    assert.is_true(H.poll(function() return not H.live_jobs()[j] end, 10))
+  end)
+
+  it("set down: its running tasks are 'lost' with the cause, the pool goes on, nothing is left", function()
+    skip()
+    local m = H.sleep_marker()
+    local victim
+    finally(function() H.cleanup(m); if victim then resume { victim } end end)
+    local j
+    do
+      local pool <close> = corral.pool { launcher = "slurm", size = 6, slurm = { agents = true, nodes = 3, heartbeat = 0.3 } }
+      j = pool.slurm.jobid
+      local fs = {}
+      for i = 1, 5 do fs[i] = pool:submit(("sleep %s & sleep %s"):format(m, m)) end
+      assert.is_true(all_running(fs))
+      victim = fs[1].handle.agent.node
+      local on = {}
+      for i, f in ipairs(fs) do on[i] = f.handle.agent.node end
+      local t0 = core.now()
+      sh("scontrol update nodename=" .. victim .. " state=down reason=corral-spec")
+      for i, f in ipairs(fs) do
+        if on[i] == victim then
+          local r = f:wait(10)
+          assert.are.equal("lost", r.status)
+          -- srun's own word (the step cancelled by slurmctld), or the pool's ask of sinfo
+          assert.matches("^agent on node " .. victim .. " lost: ", r.error)
+          assert.is_truthy(r.error:find("Node failure on " .. victim, 1, true)
+                           or r.error:find("node down in Slurm (reason: corral-spec)", 1, true), r.error)
+        end
+      end
+      assert.is_true(core.now() - t0 < 5)
+      -- the pool goes on with the other nodes (their CPUs freed first: Slurm may have given
+      -- the victim most of them)
+      for i, f in ipairs(fs) do
+        if on[i] ~= victim then
+          assert.is_true(f:cancel())
+          assert.are.equal("cancelled", f:wait(10).status)
+        end
+      end
+      local r = pool:submit("echo $SLURMD_NODENAME"):wait(10)
+      assert.are.equal("ok", r.status)
+      assert.are_not.equal(victim, r.host)
+    end
+    assert.is_true(H.poll(function() return not H.live_jobs()[j] end, 10))
+    assert.is_true(H.poll(function() return H.count(m) == 0 end, 5))
+  end)
+end)
