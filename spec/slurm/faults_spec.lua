@@ -135,6 +135,17 @@ local function blocked_in_write(pid)
   return s:match("^(%d+)") == "1"
 end
 
+describe("slurm agents: a short heartbeat", function()
+  it("does not lose agents still starting (srun, slurmstepd, lua5.4 take longer than 3 beats)", function()
+    skip()
+    local pool <close> = corral.pool { launcher = "slurm", size = 3, slurm = { agents = true, nodes = 3, heartbeat = 0.1 } }
+    local fs = {}
+    for i = 1, 3 do fs[i] = pool:submit("echo $SLURMD_NODENAME") end
+    for i = 1, 3 do assert.are.equal("ok", fs[i]:wait(10).status) end
+    assert.are.equal(3, #pool.agents.list)
+  end)
+end)
+
 describe("slurm agents: a frame cut by a dying agent", function()
   it("its running tasks are 'lost' with the cause, the pool goes on, nothing is left", function()
     skip()
