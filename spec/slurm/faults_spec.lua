@@ -25,6 +25,16 @@ local function resume(nodes)
   end, 15))
 end
 
+-- A pool ended by terminate() whatever happens (a failed assertion must not leave a <close>
+-- joining tasks that wait for a file the test would have made), then after(): busted keeps
+-- only the last finally() of a test, so this is the test's one.
+local function open(o, after)
+  finally(function() if after then after() end end)
+  local pool = corral.pool(o)
+  finally(function() pool:terminate(); if after then after() end end)
+  return pool
+end
+
 local function steps_on(node)
   return select(2, sh("squeue -h -s -o %N"):gsub(node, ""))
 end
@@ -41,10 +51,10 @@ describe("slurm agents: a node", function()
     skip()
     local flag = os.tmpname(); os.remove(flag)
     local drained = {}
-    finally(function() os.remove(flag); resume(drained) end)
     local j
     do
-      local pool <close> = corral.pool { launcher = "slurm", size = 3, slurm = { agents = true, nodes = 3, heartbeat = 0.3 } }
+      local pool = open({ launcher = "slurm", size = 3, slurm = { agents = true, nodes = 3, heartbeat = 0.3 } },
+                        function() os.remove(flag); resume(drained) end)
       j = pool.slurm.jobid
       local wait = ("while [ ! -e %s ]; do sleep 0.02; done; echo $SLURMD_NODENAME"):format(flag)
       local fs = {}
@@ -77,6 +87,7 @@ describe("slurm agents: a node", function()
       r = pool:submit("true"):wait(10)
       assert.are.equal("error", r.status)
       assert.matches("^no Slurm agent left: agent on node %S+ left: node drain%a* in Slurm %(reason: corral%-spec%)$", r.error)
+      pool:terminate()
     end
     assert.is_true(H.poll(function() return not H.live_jobs()[j] end, 10))
   end)
@@ -85,10 +96,10 @@ describe("slurm agents: a node", function()
     skip()
     local m = H.sleep_marker()
     local victim
-    finally(function() H.cleanup(m); if victim then resume { victim } end end)
     local j
     do
-      local pool <close> = corral.pool { launcher = "slurm", size = 6, slurm = { agents = true, nodes = 3, heartbeat = 0.3 } }
+      local pool = open({ launcher = "slurm", size = 6, slurm = { agents = true, nodes = 3, heartbeat = 0.3 } },
+                        function() H.cleanup(m); if victim then resume { victim } end end)
       j = pool.slurm.jobid
       local fs = {}
       for i = 1, 5 do fs[i] = pool:submit(("sleep %s & sleep %s"):format(m, m)) end
@@ -120,6 +131,7 @@ describe("slurm agents: a node", function()
       local r = pool:submit("echo $SLURMD_NODENAME"):wait(10)
       assert.are.equal("ok", r.status)
       assert.are_not.equal(victim, r.host)
+      pool:terminate()
     end
     assert.is_true(H.poll(function() return not H.live_jobs()[j] end, 10))
     assert.is_true(H.poll(function() return H.count(m) == 0 end, 5))
@@ -138,7 +150,7 @@ end
 describe("slurm agents: a short heartbeat", function()
   it("does not lose agents still starting (srun, slurmstepd, lua5.4 take longer than 3 beats)", function()
     skip()
-    local pool <close> = corral.pool { launcher = "slurm", size = 3, slurm = { agents = true, nodes = 3, heartbeat = 0.1 } }
+    local pool = open { launcher = "slurm", size = 3, slurm = { agents = true, nodes = 3, heartbeat = 0.1 } }
     local fs = {}
     for i = 1, 3 do fs[i] = pool:submit("echo $SLURMD_NODENAME") end
     for i = 1, 3 do assert.are.equal("ok", fs[i]:wait(10).status) end
@@ -150,11 +162,10 @@ describe("slurm agents: a frame cut by a dying agent", function()
   it("its running tasks are 'lost' with the cause, the pool goes on, nothing is left", function()
     skip()
     local m = H.sleep_marker()
-    finally(function() H.cleanup(m) end)
     local j
     do
-      local pool <close> = corral.pool { launcher = "slurm", size = 4, slurm = { agents = true, nodes = 2,
-        heartbeat = 30, extra = { "--ntasks-per-node=2" } } }
+      local pool = open({ launcher = "slurm", size = 4, slurm = { agents = true, nodes = 2,
+        heartbeat = 30, extra = { "--ntasks-per-node=2" } } }, function() H.cleanup(m) end)
       j = pool.slurm.jobid
       local fs = {}
       for i = 1, 2 do fs[i] = pool:submit("exec sleep " .. m) end   -- one on each agent
@@ -183,6 +194,7 @@ describe("slurm agents: a frame cut by a dying agent", function()
       assert.are.equal("ok", r.status)
       assert.are_not.equal(a.node, r.host)
       assert.is_true(fs[2]:cancel())
+      pool:terminate()
     end
     assert.is_true(H.poll(function() return not H.live_jobs()[j] end, 10))
     assert.are.equal(0, H.count(m))
@@ -194,10 +206,10 @@ describe("slurm agents: cancel", function()
   -- cancelled it never runs, and the worker carries on.
   it("of a lua task sent ahead into an agent's worker (not started): it never runs, the worker carries on", function()
     skip()
-    local pool <close> = corral.pool { executor = "lua", launcher = "slurm", size = 1,
-                                       init = "corral_testmod.hold_init", slurm = { agents = true, nodes = 1 } }
+    local pool = corral.pool { executor = "lua", launcher = "slurm", size = 1,
+                               init = "corral_testmod.hold_init", slurm = { agents = true, nodes = 1 } }
     local go = ("/tmp/corral-spec-go.%s.%d"):format(pool.agents.list[1].node, pool.slurm.jobid)
-    finally(function() os.remove(go); os.remove(go .. ".ready") end)
+    finally(function() pool:terminate(); os.remove(go); os.remove(go .. ".ready") end)
     local mark = os.tmpname(); os.remove(mark)
     local f = pool:submit(function(p) io.open(p, "w"):close() end, mark)
     -- the agent has handed it to its new worker, which holds in init: sent, not started
