@@ -150,9 +150,15 @@ end
 describe("slurm agents: a short heartbeat", function()
   it("does not lose agents still starting (srun, slurmstepd, lua5.4 take longer than 3 beats)", function()
     skip()
-    local pool = open { launcher = "slurm", size = 3, slurm = { agents = true, nodes = 3, heartbeat = 0.1 } }
+    -- an interpreter that takes 1 s to start: 10 heartbeats before the agents' hello
+    local slow = os.tmpname()
+    local h = assert(io.open(slow, "w"))
+    h:write('#!/bin/sh\nsleep 1\nexec lua5.4 "$@"\n'); h:close()
+    assert(os.execute("chmod +x " .. slow))
+    local pool = open({ executor = "lua", launcher = "slurm", size = 3, interpreter = slow,
+                        slurm = { agents = true, nodes = 3, heartbeat = 0.1 } }, function() os.remove(slow) end)
     local fs = {}
-    for i = 1, 3 do fs[i] = pool:submit("echo $SLURMD_NODENAME") end
+    for i = 1, 3 do fs[i] = pool:submit(function() return os.getenv("SLURMD_NODENAME") end) end
     for i = 1, 3 do assert.are.equal("ok", fs[i]:wait(10).status) end
     assert.are.equal(3, #pool.agents.list)
   end)
