@@ -76,11 +76,12 @@ end
 -- lost(a, cause): the agent is gone; every task it held ends now: "lost" if it may have
 -- started (its frame reached the agent's pipe), else it runs elsewhere. An agent that never
 -- said hello started nothing.
--- The last error srun (or the step's slurmstepd) wrote: "srun: error: Node failure on c1n2".
+-- The last error srun (or the step's slurmstepd) wrote: "srun: error: Node failure on c1n2";
+-- not its "task 0: Killed" / "Exited with exit code N", which the cause already says.
 local function srun_said(a)
   local last
   for line in (a.etail or ""):gmatch("[^\n]+") do
-    if line:find("error:", 1, true) then last = line end
+    if line:find("error:", 1, true) and not line:find(": task %d+: ") then last = line end
   end
   return last and (last:gsub("%s+$", ""))
 end
