@@ -133,11 +133,22 @@ static int l_ncpu(lua_State *L) {
   return 1;
 }
 
+/* newtable(narray [, nhash]) -> a table with room for narray items and nhash fields: a table
+ * filled to a known size is not grown (and copied) a dozen times on the way. */
+static int l_newtable(lua_State *L) {
+  lua_Integer na = luaL_checkinteger(L, 1), nh = luaL_optinteger(L, 2, 0);
+  luaL_argcheck(L, na >= 0 && na <= (1 << 26), 1, "size out of range");
+  luaL_argcheck(L, nh >= 0 && nh <= (1 << 26), 2, "size out of range");
+  lua_createtable(L, (int)na, (int)nh);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
   {"signame", l_signame}, {"signum", l_signum},
   {"getpid", l_getpid}, {"self_pid", l_self_pid}, {"getppid", l_getppid}, {"getpgid", l_getpgid},
   {"kill", l_kill}, {"killpg", l_killpg},
   {"now", l_now}, {"time", l_time}, {"environ", l_environ}, {"ncpu", l_ncpu},
+  {"newtable", l_newtable},
   {NULL, NULL}
 };
 

@@ -2,7 +2,8 @@
  *
  * A frame is a 4-byte little-endian body length, then one encoded value:
  *   'n' nil   'f' false   't' true
- *   'i' int8            'I' int64 LE          (integers stay integers)
+ *   'i' int8   'h' int16 LE   'w' int32 LE   'I' int64 LE   (integers stay integers; the
+ *                                                           smallest that holds the value)
  *   'd' double, 8 raw bytes LE                (bit-exact: NaN payloads, -0.0, inf)
  *   's' varint length, bytes                  (binary safe)
  *   'T' varint narray, narray values (keys 1..narray), varint nhash, nhash key/value pairs
@@ -31,7 +32,8 @@ typedef struct {
   size_t n, cap, max;
   char small[480];
   int depth;
-  int keyidx[MAX_DEPTH + 1];        /* stack index of the key being written at each depth */
+  int keyidx[MAX_DEPTH + 1];        /* stack index of the key being written at each depth, */
+  lua_Integer index[MAX_DEPTH + 1]; /* ... or 0 and the array index being written */
   const void *open[MAX_DEPTH + 1];  /* tables being written, for cycle detection */
   int functions;                    /* may functions be encoded? */
   const char *root;
@@ -148,7 +150,12 @@ static int fail_at(lua_State *L, Enc *e, const char *what) {
       luaL_addstring(&b, "...");
       d = e->depth - 8;
     }
-    path_key(L, &b, e->keyidx[d]);
+    if (e->keyidx[d]) path_key(L, &b, e->keyidx[d]);
+    else {
+      char x[32];
+      snprintf(x, sizeof x, "[%lld]", (long long)e->index[d]);
+      luaL_addstring(&b, x);
+    }
   }
   luaL_pushresult(&b);
   snprintf(e->err, sizeof e->err, "%s at %s", what, lua_tostring(L, -1));
@@ -219,6 +226,25 @@ static int enc_function(lua_State *L, Enc *e, int idx) {
   return rc ? -1 : 0;
 }
 
+/* Write v as a varint at offset `at`, where one byte was reserved for it. */
+static int put_varint_at(Enc *e, size_t at, uint64_t v) {
+  unsigned char b[10];
+  int k = 0;
+  do {
+    b[k] = v & 0x7f;
+    v >>= 7;
+    if (v) b[k] |= 0x80;
+    k++;
+  } while (v);
+  if (k > 1) {
+    if (enc_grow(e, (size_t)k - 1)) return -1;
+    memmove(e->p + at + k, e->p + at + 1, e->n - at - 1);
+    e->n += (size_t)k - 1;
+  }
+  memcpy(e->p + at, b, (size_t)k);
+  return 0;
+}
+
 static int enc_table(lua_State *L, Enc *e, int idx) {
   const void *t = lua_topointer(L, idx);
   for (int d = 0; d < e->depth; d++)
@@ -230,40 +256,38 @@ static int enc_table(lua_State *L, Enc *e, int idx) {
   }
   if (!lua_checkstack(L, 8)) return fail_at(L, e, "cannot encode: Lua stack exhausted");
   e->open[e->depth] = t;
-  lua_Integer narr = 0;
-  while (lua_rawgeti(L, idx, narr + 1) != LUA_TNIL) {
-    lua_pop(L, 1);
-    narr++;
-  }
-  lua_pop(L, 1);
-  if (put_byte(e, 'T') || put_varint(e, (uint64_t)narr)) return -1;
   int d = e->depth++;
+  /* The array part is keys 1..narr, narr a border (t[narr] ~= nil, t[narr + 1] == nil) as
+   * lua_rawlen finds it without a scan; a hole below it is written as nil. */
+  lua_Integer narr = (lua_Integer)lua_rawlen(L, idx);
+  e->keyidx[d] = 0;
+  if (put_byte(e, 'T') || put_varint(e, (uint64_t)narr)) return -1;
   for (lua_Integer i = 1; i <= narr; i++) {
-    lua_pushinteger(L, i);
-    e->keyidx[d] = lua_gettop(L);
     lua_rawgeti(L, idx, i);
+    e->index[d] = i;
     if (enc_value(L, e, lua_gettop(L))) return -1;
-    lua_pop(L, 2);
+    lua_pop(L, 1);
   }
-  /* Count, then write, the pairs outside 1..narr. */
+  /* The pairs outside 1..narr, counted as they are written: the count goes before them. */
+  size_t at = e->n;
+  if (put_byte(e, 0)) return -1;
   uint64_t nhash = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (!(lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= narr)) nhash++;
-  }
-  if (put_varint(e, nhash)) return -1;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
     int k = lua_gettop(L) - 1;
-    if (lua_isinteger(L, k) && lua_tointeger(L, k) >= 1 && lua_tointeger(L, k) <= narr) {
-      lua_pop(L, 1);
-      continue;
+    if (lua_isinteger(L, k)) {
+      lua_Integer key = lua_tointeger(L, k);
+      if (key >= 1 && key <= narr) {
+        lua_pop(L, 1);
+        continue;
+      }
     }
     e->keyidx[d] = k;  /* a bad key is reported at its own path: t[userdata] */
     if (enc_value(L, e, k) || enc_value(L, e, k + 1)) return -1;
     lua_pop(L, 1);
+    nhash++;
   }
+  if (put_varint_at(e, at, nhash)) return -1;
   e->depth = d;
   return 0;
 }
@@ -282,6 +306,17 @@ static int enc_value(lua_State *L, Enc *e, int idx) {
         b[0] = 'i';
         b[1] = (unsigned char)(int8_t)v;
         return put(e, b, 2);
+      }
+      if (v >= INT16_MIN && v <= INT16_MAX) {
+        b[0] = 'h';
+        b[1] = (unsigned char)((uint16_t)v & 0xff);
+        b[2] = (unsigned char)((uint16_t)v >> 8);
+        return put(e, b, 3);
+      }
+      if (v >= INT32_MIN && v <= INT32_MAX) {
+        b[0] = 'w';
+        for (int i = 0; i < 4; i++) b[1 + i] = (unsigned char)((uint32_t)v >> (8 * i));
+        return put(e, b, 5);
       }
       b[0] = 'I';
       le64(b + 1, (uint64_t)v);
@@ -416,6 +451,60 @@ static int l_encode_pack(lua_State *L) {
   return enc_finish(L, e, rc);
 }
 
+/* encode_chunk(fn, list, first, last [, all]) -> frame: what encode({ fn, m = { list[first],
+ * ..., list[last] }, n = last - first + 1, all = all or nil }, "task") gives, without making
+ * the slice (a map cuts its list into chunks, one frame each). A nil item is written as nil:
+ * n says how many there are. */
+static int l_encode_chunk(lua_State *L) {
+  luaL_checkany(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer first = luaL_checkinteger(L, 3), last = luaL_checkinteger(L, 4);
+  luaL_argcheck(L, first >= 1, 3, "index out of range");
+  luaL_argcheck(L, last >= first - 1 && last - first < (1 << 30), 4, "bad range");
+  int all = lua_toboolean(L, 5);
+  lua_settop(L, 5);
+  luaL_checkstack(L, 8, "cannot encode: Lua stack exhausted");
+  lua_pushinteger(L, 1);
+  lua_pushliteral(L, "m");
+  int top = lua_gettop(L);  /* top - 1: the key 1 (fn), top: the key "m" */
+  Enc enc;
+  Enc *e = &enc;
+  enc_init(e, "task", 1, DEFAULT_MAX_SIZE);
+  e->depth = 1;
+  e->open[0] = NULL;  /* the message is no table of the caller's */
+  e->keyidx[0] = top - 1;
+  int rc = put_byte(e, 'T') || put_varint(e, 1) || enc_value(L, e, 1) || put_varint(e, all ? 3 : 2);
+  if (rc == 0) {
+    e->keyidx[0] = top;
+    rc = enc_value(L, e, top) || put_byte(e, 'T') || put_varint(e, (uint64_t)(last - first + 1));
+  }
+  if (rc == 0) {
+    e->depth = 2;
+    e->open[1] = NULL;
+    e->keyidx[1] = 0;
+    for (lua_Integer i = first; rc == 0 && i <= last; i++) {
+      lua_rawgeti(L, 2, i);
+      e->index[1] = i - first + 1;
+      rc = enc_value(L, e, top + 1);
+      lua_settop(L, top);
+    }
+    e->depth = 1;
+    rc = rc || put_varint(e, 0);
+  }
+  if (rc == 0) {
+    lua_pushliteral(L, "n");
+    lua_pushinteger(L, last - first + 1);
+    rc = enc_value(L, e, top + 1) || enc_value(L, e, top + 2);
+    lua_settop(L, top);
+  }
+  if (rc == 0 && all) {
+    lua_pushliteral(L, "all");
+    rc = enc_value(L, e, top + 1) || put_byte(e, 't');
+    lua_settop(L, top);
+  }
+  return enc_finish(L, e, rc);
+}
+
 /* ---------- decoder ---------- */
 
 typedef struct {
@@ -503,6 +592,17 @@ static int dec_value(lua_State *L, Dec *d) {
   case 'i':
     if (d->p >= d->end) return d->err = "truncated integer", -1;
     lua_pushinteger(L, (int8_t)*d->p++);
+    return 0;
+  case 'h':
+    if (d->end - d->p < 2) return d->err = "truncated integer", -1;
+    lua_pushinteger(L, (int16_t)(uint16_t)(d->p[0] | (d->p[1] << 8)));
+    d->p += 2;
+    return 0;
+  case 'w':
+    if (d->end - d->p < 4) return d->err = "truncated integer", -1;
+    lua_pushinteger(L, (int32_t)((uint32_t)d->p[0] | ((uint32_t)d->p[1] << 8) |
+                                 ((uint32_t)d->p[2] << 16) | ((uint32_t)d->p[3] << 24)));
+    d->p += 4;
     return 0;
   case 'I':
     if (d->end - d->p < 8) return d->err = "truncated integer", -1;
@@ -616,6 +716,7 @@ void corral_open_wire(lua_State *L) {
   weak_table(L, &dump_cache, "k");
   weak_table(L, &load_cache, "v");
   static const luaL_Reg fns[] = {{"encode", l_encode}, {"encode_pack", l_encode_pack},
-                                   {"decode", l_decode}, {NULL, NULL}};
+                                 {"encode_chunk", l_encode_chunk},
+                                 {"decode", l_decode}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
 }

@@ -4,7 +4,7 @@
 # A file that runs past CORRAL_SPEC_LIMIT seconds (default 150; x3 under asan, x6 under
 # valgrind) is killed and failed, naming the last test it started; a file whose TAP plan does
 # not match the tests it reported stopped early and is failed. CORRAL_REQUIRE=cgroup,slurm,
-# chromium (.ci/run sets it): a skip whose reason names one of them is a failure.
+# chromium,luarocks,parallel (.ci/run sets it): a skip whose reason names one of them is a failure.
 # Usage: scripts/run-specs.sh [spec files...]   (default: spec/**/*_spec.lua)
 cd "$(dirname "$0")/.." || exit 1
 export LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
@@ -46,7 +46,7 @@ slurm_up() {
     export SLURM_CONF="$slurm_dir/slurm.conf"
   else
     slurm_dir=""
-    CORRAL_SLURM_SKIP="no local Slurm cluster: $(echo "$reason" | tail -1)"
+    CORRAL_SLURM_SKIP="no local Slurm cluster: $(echo "$reason" | tail -n 1)"
     export CORRAL_SLURM_SKIP
   fi
 }

@@ -200,7 +200,7 @@ EOF
   until [ "$(SLURM_CONF="$dir/slurm.conf" sinfo -h -N -o %t 2>/dev/null | grep -cx idle)" = "$nodes" ]; do
     i=$((i + 1))
     if [ $i -ge 300 ]; then
-      log=$(tail -5 "$dir/log/slurmctld.log" "$dir"/log/slurmd-*.log 2>&1)
+      log=$(tail -n 5 "$dir/log/slurmctld.log" "$dir"/log/slurmd-*.log 2>&1)
       down
       die "the nodes did not become idle within 15 s; last log lines:
 $log"

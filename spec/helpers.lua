@@ -110,6 +110,28 @@ function H.slurm_skip_reason()
     or (not os.getenv("SLURM_CONF") and "no Slurm cluster (SLURM_CONF unset): run through scripts/run-specs.sh")
 end
 
+-- GNU parallel, which spec/cli/parallel*_spec.lua compare corral parallel against: the command
+-- (CORRAL_GNU_PARALLEL, default "parallel"), and why those specs cannot run (nil when it is
+-- GNU parallel). `make deps-all` installs it; .ci/run requires it (CORRAL_REQUIRE=…,parallel).
+H.GNU_PARALLEL = os.getenv("CORRAL_GNU_PARALLEL") or "parallel"
+local gnu_parallel_reason
+function H.gnu_parallel_skip_reason()
+  if gnu_parallel_reason == nil then
+    local p = io.popen(H.GNU_PARALLEL .. " --version </dev/null 2>/dev/null")
+    local first = p:read("l") or ""
+    p:close()
+    if first:match("^GNU parallel") then gnu_parallel_reason = false
+    elseif first == "" then
+      gnu_parallel_reason = ("GNU parallel is not installed (%s: not found; make deps-all installs Debian's parallel)")
+        :format(H.GNU_PARALLEL)
+    else
+      gnu_parallel_reason = ("GNU parallel is not installed (%s is not GNU's: %s; make deps-all installs Debian's parallel)")
+        :format(H.GNU_PARALLEL, first)
+    end
+  end
+  return gnu_parallel_reason or nil
+end
+
 -- Jobs the cluster still knows as pending or running, by id.
 function H.live_jobs()
   local t = {}

@@ -5,7 +5,9 @@
 -- and `require "corral"` gets completion, signatures and type checks.
 --
 -- spec/meta_spec.lua checks that every name `require "corral"` exports and every method of a
--- pool, future, workflow and loop is annotated here, and nothing else: annotate what you add.
+-- pool, future, workflow and loop is annotated here, and nothing else, and that docs/api.md
+-- documents exactly what is annotated here (functions, methods, options, record fields):
+-- annotate and document what you add. corral/workflow/progress.lua: the progress lines.
 
 ---@alias corral.Status
 ---| "pending"   # not started yet (futures only)
@@ -34,7 +36,7 @@
 ---@class corral.PoolOptions
 ---@field executor? "shell"|"exec"|"lua" what a task is (default "shell")
 ---@field launcher? "local"|"slurm" where tasks run: here, or as steps of one Slurm allocation (docs/slurm.md)
----@field slurm? { partition?: string, time?: integer|string, account?: string, extra?: string[], srun_extra?: string[], jobid?: integer|string } launcher "slurm": salloc's options, or the allocation to use
+---@field slurm? corral.SlurmOptions launcher "slurm": salloc's options, or the allocation to use
 ---@field size? integer tasks running at once (default: number of CPUs)
 ---@field timeout? number seconds per task; then the termination sequence, status "timeout"
 ---@field termseq? string how a group is ended: signal, ms to wait, signal, … (default "TERM,200,KILL")
@@ -57,6 +59,18 @@
 ---@field preload? string[] lua pools with start = "forkserver": modules the fork server requires
 ---@field init? string lua pools: "module.fn" run once in each new worker
 ---@field maxtasks? integer lua pools: a worker exits after that many tasks
+
+---`slurm = { … }` of a pool with launcher = "slurm" (docs/api.md, "Slurm options").
+---@class corral.SlurmOptions
+---@field partition? string salloc --partition
+---@field time? integer|string minutes, or a Slurm time string ("1:00:00")
+---@field account? string salloc --account
+---@field extra? string[] more salloc arguments
+---@field srun_extra? string[] more srun arguments
+---@field jobid? integer|string use this existing allocation (left alone at close)
+---@field agents? boolean true (default): one corral agent per node; false: a job step per task
+---@field nodes? integer salloc --nodes=N
+---@field heartbeat? number seconds between an agent's signs of life (default 2)
 
 ---Per-task options of `pool:submit` (command pools).
 ---@class corral.TaskOptions
@@ -108,6 +122,8 @@
 ---@field interrupted? string the signal of an interrupt that cancelled it
 ---@field oom? boolean the OOM killer ended a process of the task (limits.memory); error says so
 ---@field resumed? boolean workflows: taken from the journal, not run again
+---@field uptodate? boolean workflows: its outputs were up to date, it did not run
+---@field removed? string[] workflows: the outputs removed after the job did not succeed
 ---@field hash? string workflows (journal records): digest of what the job runs
 ---@field after? string[] workflows (journal records): the job's dependencies, when it has any
 
@@ -280,6 +296,9 @@ function Future:settle(record) end
 ---@field retries? integer
 ---@field cwd? string commands only
 ---@field env? table<string, string|number|false> commands only
+---@field inputs? string[] files it reads: a job that lists another's output runs after it; must exist or be made
+---@field outputs? string[] files it writes: all there and newer than its inputs = up to date, not run; missing after "ok" = "failed"
+---@field keep_partial? boolean keep the outputs of a failed, timed-out or cancelled run (default: removed)
 
 ---@class corral.WorkflowReport
 ---@field ok boolean every job ended "ok"
@@ -310,7 +329,7 @@ function Workflow:each(name, items, make) end
 ---@class corral.PlanEntry
 ---@field name string
 ---@field action "run"|"skip"
----@field reason string "resumed", "definition changed", "last run <status>", "dependency will run" or "never ran"
+---@field reason string "up to date", "resumed", "outputs missing", "definition changed", "last run <status>", "dependency will run", "input <path> newer", "input <path> missing" or "never ran"
 
 ---What run() would do, job by job in definition order, without running anything. Checks the
 ---graph first, as run() does.
@@ -319,6 +338,8 @@ function Workflow:plan() end
 
 ---Checks the graph (unknown dependency, cycle: raises), then runs every job. Raises
 ---corral.Interrupted after Ctrl-C (with on_interrupt = "cancel"); yields inside corral.go.
+---Under `corral run --dry-run` it prints the plan and returns { ok = true, dry_run = true,
+---plan = <plan()>, counts = {}, records = {}, list = {}, duration = 0 } without running a job.
 ---@return corral.WorkflowReport
 function Workflow:run() end
 
@@ -371,6 +392,7 @@ function corral.as_completed(futures) end
 ---blocking. An error in it is raised again from the code that resumed it.
 ---@param fn function
 ---@param ... any
+---@return thread
 function corral.go(fn, ...) end
 
 ---Sleeps while the pools keep working: timeouts, retries, refills and records happen meanwhile.

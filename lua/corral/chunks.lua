@@ -106,6 +106,7 @@ end
 function Run:batch(f, h, r)
   local k, base = r.k, f.first + f.got - 1
   if k == 0 then return end
+  if r.s then f.last_t = r.s end            -- the first item began after START was written
   table.move(r.v, 1, k, base + 1, self.out)
   if r.x then for j, p in pairs(r.x) do self.multi[base + j] = p end end
   local nbad = 0
@@ -138,8 +139,10 @@ function Run:batch(f, h, r)
   end
   local at = f.last_t or f.start
   f.last_t = r.t[#r.t] or at
-  local avg = (f.last_t - at) / k          -- seconds per item, for the next "auto" chunk
-  self.avg = self.avg and self.avg + (avg - self.avg) / 4 or avg
+  -- seconds per item, for the next "auto" chunk: a moving average where a batch weighs by its
+  -- items, so one slow first item (a cold worker) does not shrink chunks for long
+  local avg = (f.last_t - at) / k
+  self.avg = self.avg and self.avg + (avg - self.avg) * k / (k + 8) or avg
   self.pool.chunk_avg[self.name] = self.avg    -- the next map of this fn starts from it
   f.got = f.got + k
   local counts = self.pool.counts
@@ -209,9 +212,8 @@ function Run:cut()
   while self.next <= self.n and self.outstanding < 2 * pool.size and not self.failed do
     local a = self.next
     local b = math.min(self.n, a + self:_next_size() - 1)
-    local slice = table.move(self.list, a, b, 1, {})
-    local ok, frame = pcall(core.encode, { self.fn, m = slice, all = self.all }, "task")
-    if not ok then return self:_unsendable(a, b, slice) end
+    local ok, frame = pcall(core.encode_chunk, self.fn, self.list, a, b, self.all)
+    if not ok then return self:_unsendable(a, b, table.move(self.list, a, b, 1, {})) end
     self.next = b + 1
     self.outstanding = self.outstanding + 1
     local f = future.new(pool, self.base + a, self.name, frame, NO_OPTS, nil, pool.termseq, 0)
@@ -279,7 +281,7 @@ local function start(pool, fn, list, size, name)
   local run = setmetatable({
     pool = pool, fn = fn, name = name, list = list, n = n, next = 1,
     fixed = size ~= "auto" and size or nil, cap = M.python_size(n, pool.size),
-    out = {}, multi = {}, bad = {}, ranges = {}, chunks = {}, ci = 1,
+    out = core.newtable(n), multi = {}, bad = {}, ranges = {}, chunks = {}, ci = 1,
     outstanding = 0, left = n, failed = nil, stopped = false, waiters = {},
     base = pool.next_id, all = pool.joblog and true or nil,   -- a journal records all values
   }, Run)

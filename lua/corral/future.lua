@@ -104,6 +104,15 @@ end
 
 function Future:cancel() return self.pool:_cancel(self) end
 
-function Future:kill(sig) return self.pool:_kill(self, sig or "KILL") end
+-- kill([sig]): the signal is checked here, so a bad name is the caller's error (at its line)
+-- whether the task is running or not.
+function Future:kill(sig)
+  sig = sig or "KILL"
+  local ok, why = pcall(require("corral.core").signum, sig)
+  if not ok then
+    errors.raise(("bad argument #1 to 'kill' (%s)"):format(tostring(why):match("%((.*)%)$") or tostring(why)))
+  end
+  return self.pool:_kill(self, sig)
+end
 
 return M

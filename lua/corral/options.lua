@@ -206,6 +206,7 @@ M.workflow = {
 M.job = {
   cmd = tbl, shell = str, fn = anything, args = tbl, after = tbl, timeout = seconds,
   retries = count, cwd = str, env = env,
+  inputs = tbl, outputs = tbl, keep_partial = boolean,   -- corral.workflow.files checks the paths
 }
 
 -- Options one kind of pool takes and the other would ignore.

@@ -21,6 +21,10 @@ local HOST = settings.HOST
 -- Interrupts that cancelled work anywhere in this Lua state (read by `corral run`).
 M.interrupted_work = nil
 
+-- Set by `corral run --dry-run`: no task starts; each ends "cancelled" ("dry run: not run")
+-- when it would have started (a workflow's run() shows its plan instead: corral.workflow).
+M.dry_run = nil
+
 local NO_OPTS = {}                  -- a lua task submitted without options (read only)
 
 local RETRYABLE = { failed = true, signaled = true, timeout = true, lost = true }
@@ -174,6 +178,7 @@ end
 function Pool:_start(f)
   f.attempt = (f.attempt or 0) + 1
   f.start = core.time()
+  if M.dry_run then return settle_unrun(self, f, "cancelled", "dry run: not run") end
   local h, err = self.runner.start(self, f, self.on_end)
   if not h then
     settle_unrun(self, f, "error", err)

@@ -6,6 +6,7 @@ workers' /proc/PID/smaps_rollup once idle; map: pool.map(f, range(20000), chunks
 warm pool; then pool.map(f, range(n)) at its defaults for n = 20000 and 1000000 (two more
 columns); round trip: 1000 sequential apply_async(f).get() after 100 warm-up ones.
 """
+import gc
 import multiprocessing
 import os
 import sys
@@ -54,6 +55,7 @@ def bench(method):
         rt.append((time.monotonic() - t) * 1e6)
     rt.sort()
 
+    gc.collect()                    # as the Lua side does before its timed phases (see lua_pools.lua)
     tm = time.monotonic()
     out = pool.map(noop, range(NMAP), chunksize=1)
     tps = NMAP / (time.monotonic() - tm)

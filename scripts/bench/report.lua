@@ -1,6 +1,7 @@
 -- corral report on a large journal: writes a synthetic journal of N attempts (a pool of 8
 -- slots; 95% ok, the rest failed with stderr, timeout or signaled) and times reading,
--- summarising and rendering it. Not part of `make bench`'s anchors; run by hand:
+-- summarising and rendering it. scripts/bench/report.sh runs it (make bench, docs/benchmarks.md
+-- section I); by hand:
 --   LUA_PATH='lua/?.lua;;' LUA_CPATH='build/?.so;;' lua5.4 scripts/bench/report.lua [N] [DIR] [keep]
 -- (keep: leave DIR/corral-report-bench.jsonl for `time scripts/corral report` on it)
 local report = require "corral.cli.report"

@@ -4,7 +4,12 @@
 # from these numbers. Run it with `make bench` (installs parallel and python3, builds first).
 #
 # BENCH_RUNS (default 3): runs per measurement; the median is reported.
+# BENCH_ONLY="C F" (sections by letter): measure only those and replace only their sections
+# in docs/benchmarks.md, each then naming its own run; the other sections stay as they were.
 set -eu
+ONLY=${BENCH_ONLY:-}
+[ -n "$ONLY" ] && set +u     # the sections not measured leave their variables unset
+want() { [ -z "$ONLY" ] && return 0; case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 cd "$(dirname "$0")/../.."
 HERE=scripts/bench
 OUT=docs/benchmarks.md
@@ -14,6 +19,7 @@ LUA=${CORRAL_LUA:-lua5.4}
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 export BENCH_PY="$PY"
 TMP=$(mktemp -d)
+: >"$TMP/costs"
 MARKS=""
 cleanup() {
   for d in $MARKS; do "$PY" "$HERE/procs.py" kill "$d" >/dev/null 2>&1 || :; done
@@ -77,6 +83,7 @@ own_cpu() {
   awk '{ if (NF >= 5 && $5 > 0) printf "%s (+%s watchdog)", $4, $5; else if (NF >= 4) print $4; else print "–" }' "$TMP/out"
 }
 
+if want A; then
 # --- A. launching commands, 2 in flight -------------------------------------------------------
 N=5000
 NPAR=1000
@@ -106,6 +113,8 @@ say "A'. what corral's spawn settings cost in C (spawn_costs, $N launches per va
 build/bench/spawn_costs $N >"$TMP/costs" 2>&1 || warn "spawn_costs failed: $(head -c 300 "$TMP/costs")"
 cat "$TMP/costs" >&2
 
+fi
+if want B; then
 # --- B. terminating running process trees -----------------------------------------------------
 NT=200
 say "B. terminating $NT running 'sleep D & sleep D' trees (median of $RUNS)"
@@ -142,6 +151,7 @@ term mp;       B_M_BEFORE=$B_BEFORE B_M_MS=$B_MS B_M_SURV=$B_SURV
 term xargs;    B_X_BEFORE=$B_BEFORE B_X_MS=$B_MS B_X_SURV=$B_SURV
 term parallel; B_P_BEFORE=$B_BEFORE B_P_MS=$B_MS B_P_SURV=$B_SURV
 
+fi
 # --- C. Lua function pools ----------------------------------------------------------------------
 HAVE_CODEC=no
 if "$LUA" -e 'package.cpath="build/?.so;;" os.exit(type(require("corral.core").encode) == "function")' 2>/dev/null; then
@@ -174,7 +184,7 @@ pool_run() {
   f=$1; shift
   "$@" >>"$f" 2>"$TMP/err" || warn "$*: $(head -c 300 "$TMP/err" | tr '\n' ' ')"
 }
-if [ "$HAVE_CODEC" = yes ]; then
+if [ "$HAVE_CODEC" = yes ] && want C; then
   say "C. lua pools, 2 workers ($RUNS rounds)"
   : >"$TMP/corral_runs"; : >"$TMP/py_runs"
   p50s=""; p99s=""
@@ -203,7 +213,8 @@ fi
 # --- E. the Slurm launcher: steps on a throwaway single-node cluster (root only) ------------------
 : >"$TMP/slurm.md"
 SLURM_SKIP=""
-if [ "$(id -u)" != 0 ]; then SLURM_SKIP="needs root (scripts/slurm-local.sh starts the daemons)"
+if ! want E; then SLURM_SKIP="not measured (BENCH_ONLY)"
+elif [ "$(id -u)" != 0 ]; then SLURM_SKIP="needs root (scripts/slurm-local.sh starts the daemons)"
 elif ! command -v slurmctld >/dev/null; then SLURM_SKIP="Slurm is not installed (make deps)"
 else
   say "E. slurm launcher (scripts/bench/slurm.sh 200 3 2000)"
@@ -211,15 +222,31 @@ else
     { SLURM_SKIP="scripts/bench/slurm.sh failed: $(tail -c 300 "$TMP/slurm.err" | tr '\n' ' ')"
       warn "$SLURM_SKIP"; : >"$TMP/slurm.md"; }
 fi
+if want F; then
 # --- F. start-up: what corral costs before it does any work ---------------------------------------
 say "F. start-up (scripts/bench/startup.py $RUNS)"
 "$PY" $HERE/startup.py "$RUNS" >"$TMP/startup.md" 2>"$TMP/startup.err" ||
   { warn "scripts/bench/startup.py failed: $(tail -c 300 "$TMP/startup.err" | tr '\n' ' ')"; : >"$TMP/startup.md"; }
+fi
+if want G; then
 # --- G. corral parallel --pipe beside GNU parallel --pipe -----------------------------------------
 say "G. --pipe throughput (scripts/bench/pipe.sh $RUNS 30)"
 $HERE/pipe.sh "$RUNS" 30 >"$TMP/pipe.md" 2>"$TMP/pipe.err" ||
   { warn "scripts/bench/pipe.sh failed: $(tail -c 300 "$TMP/pipe.err" | tr '\n' ' ')"; : >"$TMP/pipe.md"; }
 [ -s "$TMP/pipe.err" ] && warn "$(head -c 300 "$TMP/pipe.err" | tr '\n' ' ')"
+fi
+if want H; then
+# --- H. cgroup mode and limits: launch rates and cancel with an escapee ---------------------------
+say "H. cgroup mode (scripts/corral run scripts/bench/cgroup.lua 1000 $RUNS)"
+scripts/corral run $HERE/cgroup.lua 1000 "$RUNS" >"$TMP/cgroup.md" 2>"$TMP/cgroup.err" ||
+  { warn "scripts/bench/cgroup.lua failed: $(tail -c 300 "$TMP/cgroup.err" | tr '\n' ' ')"; : >"$TMP/cgroup.md"; }
+fi
+if want I; then
+# --- I. corral report and corral status on large journals ----------------------------------------
+say "I. corral report (scripts/bench/report.sh $RUNS 20000 100000)"
+$HERE/report.sh "$RUNS" 20000 100000 >"$TMP/report.md" 2>"$TMP/report.err" ||
+  { warn "scripts/bench/report.sh failed: $(tail -c 300 "$TMP/report.err" | tr '\n' ' ')"; : >"$TMP/report.md"; }
+fi
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.7) }' &&
@@ -239,8 +266,8 @@ comes from one run on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, Linux $(
 $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), corral $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- engine lua 2>/dev/null || echo ' (with local changes)'),
 $("$LUA" -v 2>&1 | awk '{ print $1, $2 }'), $("$PY" -V 2>&1), GNU parallel $(parallel --will-cite --version 2>/dev/null | awk 'NR == 1 { print $3 }').
 The session took $((T_END - T_START)) s; the 1-minute load average was $LOAD_START at its start and
-$LOAD_END at its end (it includes this run's own work). Absolute figures drift from run to run on this VM
-(see /work/shared/notes/anchors.md): compare the ratios, which were measured side by side.
+$LOAD_END at its end (it includes this run's own work). Absolute figures drift from run to run on a
+shared VM: compare the ratios, which were measured side by side.
 Each figure is the median of $RUNS runs, taken round-robin over the tools; a ratio is the
 median of the ratios within each round. Launch rates are wall clock including each tool's
 start-up.
@@ -413,12 +440,39 @@ echo
 echo "## G. \`corral parallel --pipe\` throughput"
 echo
 if [ -s "$TMP/pipe.md" ]; then cat "$TMP/pipe.md"; else echo "Not measured in this run: see the warnings."; fi
+echo
+echo "## H. Cgroup mode"
+echo
+if [ -s "$TMP/cgroup.md" ]; then cat "$TMP/cgroup.md"; else echo "Not measured in this run: see the warnings."; fi
+echo
+echo "## I. \`corral report\` and \`corral status\` on large journals"
+echo
+if [ -s "$TMP/report.md" ]; then cat "$TMP/report.md"; else echo "Not measured in this run: see the warnings."; fi
 if [ -n "$WARN" ]; then
   echo
   echo "## Warnings from this run"
   echo "$WARN"
 fi
 } >"$TMP/doc.md"
-cat "$TMP/doc.md" >"$OUT"
-say "wrote $OUT ($((T_END - T_START)) s of measuring)"
-sed -n '/^## A/,$p' "$OUT"
+if [ -z "$ONLY" ]; then
+  cat "$TMP/doc.md" >"$OUT"
+  say "wrote $OUT ($((T_END - T_START)) s of measuring)"
+  sed -n '/^## A/,$p' "$OUT"
+  exit 0
+fi
+# BENCH_ONLY: each section measured replaces its namesake ("## X." up to the next "## "), with
+# a line naming this run; everything else in the file stays.
+for x in $ONLY; do
+  awk -v x="$x" '$0 ~ "^## " x "[.]" { on = 1; print; next } on && /^## / { on = 0 } on' "$TMP/doc.md" >"$TMP/sec.md"
+  [ -s "$TMP/sec.md" ] || { warn "no section $x in this run"; continue; }
+  { head -n 1 "$TMP/sec.md"
+    printf '\n*This section alone: `BENCH_ONLY=%s scripts/bench/run.sh` on %s, corral %s, median of %s runs; load average %s at its start, %s at its end.*\n' \
+      "$x" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')" "$RUNS" "$LOAD_START" "$LOAD_END"
+    tail -n +2 "$TMP/sec.md"; } >"$TMP/new.md"
+  awk -v x="$x" -v f="$TMP/new.md" '
+    $0 ~ "^## " x "[.]" { while ((getline l < f) > 0) print l; skip = 1; next }
+    skip && /^## / { skip = 0 }
+    !skip' "$OUT" >"$TMP/out.md"
+  cat "$TMP/out.md" >"$OUT"
+  say "replaced section $x of $OUT"
+done

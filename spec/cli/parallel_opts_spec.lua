@@ -32,7 +32,11 @@ local function finish(h)
   return { out = out, err = err, code = code }
 end
 
-local function gnu_cmd(args) return "parallel --will-cite " .. args end
+-- Every comparison needs GNU parallel: without it the test is skipped, naming why.
+local function gnu_cmd(args)
+  if H.gnu_parallel_skip_reason() then pending(H.gnu_parallel_skip_reason()) end
+  return H.GNU_PARALLEL .. " --will-cite " .. args
+end
 local function ours_cmd(args) return CORRAL .. " parallel " .. args end
 local function ours(args, stdin) return finish(start(ours_cmd(args), stdin)) end
 
@@ -176,6 +180,7 @@ describe("argument options, compared with GNU parallel", function()
       "-k -n2 echo {1}={2}={3} {-1} / {} ::: a b c ::: 1 2",
       "-k -N2 echo {1}-{2} ::: a b c d e",
       "-k -N0 echo x{}y ::: a b",
+      "-k --max-replace-args 2 echo {1}-{2} ::: a b c",
     })
   end)
 

@@ -13,10 +13,16 @@ local function bits(x) return string.pack("<d", x) end
 
 describe("wire round trip", function()
   it("keeps nil, booleans and integers (as integers) exact", function()
-    for _, v in ipairs { 0, 1, -1, 127, -128, 128, -129, 1 << 31, math.maxinteger, math.mininteger } do
+    for _, v in ipairs { 0, 1, -1, 127, -128, 128, -129, 32767, -32768, 32768, -32769, (1 << 31) - 1,
+                         -(1 << 31), 1 << 31, -(1 << 31) - 1, math.maxinteger, math.mininteger } do
       local out = roundtrip(v)
       assert.are.equal("integer", math.type(out))
       assert.are.equal(v, out)
+    end
+    -- each in the smallest of 1, 2, 4 and 8 bytes (frame: 4 bytes of length, a tag, the bytes)
+    for v, size in pairs { [127] = 2, [-128] = 2, [128] = 3, [-32768] = 3, [32768] = 5,
+                           [-(1 << 31)] = 5, [1 << 31] = 9, [math.mininteger] = 9 } do
+      assert.are.equal(4 + size, #core.encode(v), "size of " .. v)
     end
     assert.is_nil(roundtrip(nil))
     assert.is_true(roundtrip(true))
@@ -52,6 +58,18 @@ describe("wire round trip", function()
     local keyed = roundtrip { [k] = 1 }
     local only = next(keyed)
     assert.are.same(k, only)
+  end)
+
+  it("keeps tables of many fields, and arrays whose length hides a hole", function()
+    local wide = {}
+    for i = 1, 300 do wide["k" .. i] = i end           -- a field count of two varint bytes
+    wide[1], wide[2] = "a", { many = wide.k7 }
+    assert.are.same(wide, roundtrip(wide))
+    local holed = { 1, 2, 3, 4, 5, 6, 7, 8 }            -- # may still say 8
+    holed[3] = nil
+    local out = roundtrip(holed)
+    assert.are.same(holed, out)
+    assert.is_nil(out[3])
   end)
 
   it("writes a shared subtable once per reference (no cycle)", function()
@@ -113,6 +131,35 @@ describe("wire encode_pack", function()
   end)
 end)
 
+describe("wire encode_chunk", function()
+  local function fn(x) return x end
+  it("gives what encode of the chunk's table gives: the slice, its count, nil items", function()
+    local list = { 10, "b", { c = 3 }, nil, 5.5, true }
+    for _, case in ipairs { { 1, 6 }, { 2, 4 }, { 4, 4 }, { 3, 2 }, { 6, 6 } } do
+      local a, b = case[1], case[2]
+      for _, all in ipairs { false, true } do
+        local got = core.decode(core.encode_chunk(fn, list, a, b, all), 1, { functions = true })
+        local slice = table.move(list, a, b, 1, {})
+        local want = core.decode(core.encode({ fn, m = slice, n = b - a + 1, all = all or nil }, "task"),
+          1, { functions = true })
+        assert.are.equal(42, got[1](42))
+        got[1], want[1] = nil, nil
+        assert.are.same(want, got)
+        assert.are.equal(b - a + 1, got.n)
+      end
+    end
+  end)
+
+  it("names a refused item by its place in the chunk, and refuses a bad range", function()
+    assert.has_error(function() core.encode_chunk(fn, { 1, 2, { io.stdout } }, 2, 3) end,
+      "cannot encode userdata at task.m[2][1]")
+    assert.has_error(function() core.encode_chunk(print, { 1 }, 1, 1) end,
+      "cannot encode C function at task[1]")
+    assert.has_error(function() core.encode_chunk(fn, { 1 }, 0, 1) end)
+    assert.has_error(function() core.encode_chunk(fn, { 1 }, 3, 1) end)
+  end)
+end)
+
 describe("wire refusals", function()
   local function refused(v, msg)
     assert.has_error(function() core.encode(v, "args") end, msg)
@@ -153,6 +200,12 @@ describe("wire decode of bad input", function()
     assert.are.same({ nil, "malformed frame: empty frame" }, { core.decode("\0\0\0\0") })
     assert.are.same({ nil, "malformed frame: unknown tag" }, { core.decode("\1\0\0\0q") })
     assert.are.same({ nil, "malformed frame: truncated string" }, { core.decode("\2\0\0\0s\9") })
+    for _, body in ipairs { "h\1", "w\1\2\3", "I\1\2\3\4\5\6\7" } do
+      assert.are.same({ nil, "malformed frame: truncated integer" },
+        { core.decode(string.pack("<I4", #body) .. body) })
+    end
+    assert.are.equal(-2, (core.decode("\3\0\0\0h\254\255")))
+    assert.are.equal(-(1 << 31) + 3, (core.decode("\5\0\0\0w\3\0\0\128")))
     assert.are.same({ nil, "malformed frame: trailing bytes after the value" }, { core.decode("\2\0\0\0nn") })
     assert.are.same({ nil, "malformed frame: nil table key" }, { core.decode("\5\0\0\0T\0\1nn") })
     local nan = "d" .. string.pack("<d", 0 / 0)

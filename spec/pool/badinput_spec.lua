@@ -264,6 +264,17 @@ describe("a mistake in a job script", function()
     assert.are.equal("workflow: job 'c' depends on unknown job 'nope'", raises(function() wf:run() end))
   end)
 
+  it("f:kill with an unknown signal, running or not, at the caller's line", function()
+    local pool <close> = corral.pool { executor = "shell", size = 1 }
+    local f = pool:submit("exec sleep 30")
+    local g = pool:submit("true")                          -- pending behind f
+    assert.are.equal("bad argument #1 to 'kill' (unknown signal 'BOGUS')", raises(function() f:kill("BOGUS") end))
+    assert.are.equal("bad argument #1 to 'kill' (unknown signal 'BOGUS')", raises(function() g:kill("BOGUS") end))
+    assert.are.equal("bad argument #1 to 'kill' (signal number out of range)", raises(function() f:kill(-1) end))
+    assert.is_true(f:kill("TERM"))
+    assert.are.equal("TERM", f:wait().signal)
+  end)
+
   it("deep inside the script's own functions, or called through pcall, the line is still the caller's", function()
     -- (no tail calls: a tail call leaves no frame of its caller to point at, as in Lua itself)
     local function make(n) local p = corral.pool { size = n }; return p end

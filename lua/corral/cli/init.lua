@@ -10,6 +10,8 @@ local M = {}
 
 local USAGE = [[
 usage: corral run FILE.lua [ARGS...]   run a job script (arg as in lua; FILE - reads stdin)
+       corral run --dry-run FILE.lua [ARGS...]
+                                       print each workflow's plan instead of running it
        corral parallel [OPTIONS] COMMAND [::: ARGS | :::: FILE]...
                                        run COMMAND per input, as GNU parallel
        corral joblog FILE              summarise a job log (corral's or GNU's)
@@ -58,6 +60,11 @@ local function script_error(e)
 end
 
 local function run(args)
+  if args[1] == "--dry-run" then
+    -- workflows print their plans instead of running; plain pool tasks end "cancelled"
+    require("corral.pool").dry_run = true
+    table.remove(args, 1)
+  end
   local file = args[1]
   if not file then usage_error("run: missing FILE.lua") end
   if file == "--help" or file == "-h" then print(USAGE); os.exit(0) end

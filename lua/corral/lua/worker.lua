@@ -92,10 +92,11 @@ end
 
 local SKIP = core.encode(2)
 
--- A chunk { fn, m = items }: fn(item) for each item in order, reported in batches
+-- A chunk { fn, m = items, n = #items }: fn(item) for each item in order, reported in batches
 -- { k = count, v = first values, x = { [j] = all values when not exactly one }, e = { [j] =
 -- error }, tb = { [j] = traceback }, t = clock readings, g = items per reading, z = true on
--- the last }. The clock is read after every item; an item that took SHORT or more gets a
+-- the last, s = when the first item began (first batch only: writing START took time that
+-- is no item's) }. The clock is read after every item; an item that took SHORT or more gets a
 -- reading of its own, and a run of shorter ones shares one (up to GROUP_MAX items: each is
 -- given the run's mean, within SHORT of its own time), so a million no-op items do not cost a
 -- million numbers on the wire. A batch goes out as soon as an item fails and otherwise at most
@@ -108,13 +109,15 @@ local BATCH_EVERY = 0.001
 -- task.all: keep every value of each item (a journal records them), not just the first.
 local function run_chunk(task, write, cancelled)
   local fn, items, all = task[1], task.m, task.all
-  local n = #items
+  local n = task.n or #items
   local v, x, e, tb, t, g = {}, nil, nil, nil, {}, nil
   local i, k, ng = 0, 0, 0
   local failed, stop = false, false
 
+  local began                        -- the first batch says when the first item began
   local function frame(last)
-    local r = { k = k, v = v, x = x, e = e, tb = tb, t = t, g = g, z = last or nil }
+    local r = { k = k, v = v, x = x, e = e, tb = tb, t = t, g = g, z = last or nil, s = began }
+    began = nil
     local ok, s = pcall(encode, r, "batch", NO_FUNCTIONS)
     if ok then return s end
     e, tb = e or {}, tb or {}          -- find what cannot cross; it becomes that item's failure
@@ -132,8 +135,9 @@ local function run_chunk(task, write, cancelled)
     return encode(r, "batch", NO_FUNCTIONS)
   end
 
-  local last = time()                -- when the previous item ended (at first: START)
+  local last = time()                -- when the previous item ended (at first: now, after START)
   local flushed = last
+  began = last
   local short = 0                     -- items since the last group, each shorter than SHORT
   local function close(at, count)     -- a group of `count` items ends at `at`
     ng = ng + 1

@@ -12,6 +12,7 @@ local pool = require "corral.pool"
 local joblog = require "corral.joblog"
 local halt = require "corral.workflow.halt"
 local graph = require "corral.workflow.graph"
+local files = require "corral.workflow.files"
 local errors = require "corral.errors"
 local options = require "corral.options"
 
@@ -72,9 +73,10 @@ local function canon(v, out)
   return out
 end
 
--- The canonical text of what a job runs: canon{ args =, cmd =, cwd =, env =, fn =, kind =,
--- shell = } without building that table (the keys are written in canon's sorted order).
-local WHAT = { "args", "cmd", "cwd", "env", "fn", "kind", "shell" }
+-- The canonical text of what a job runs: canon{ args =, cmd =, cwd =, env =, fn =, inputs =,
+-- kind =, outputs =, shell = } without building that table (the keys are written in canon's
+-- sorted order).
+local WHAT = { "args", "cmd", "cwd", "env", "fn", "inputs", "kind", "outputs", "shell" }
 local function definition(spec, kind)
   local out = { "{" }
   for i = 1, #WHAT do
@@ -133,6 +135,7 @@ local function define(self, name, spec, fname)
   local kind = spec.cmd and "exec" or spec.shell and "shell" or "lua"
   local job = { name = name, spec = spec, kind = kind, after = after, declared = after,
                 hash = digest(definition(spec, kind)), index = #self.order + 1 }
+  if files.define(job, spec, fname) then self.files = true end   -- inputs, outputs
   self.jobs[name] = job
   self.order[#self.order + 1] = job
   return job
@@ -171,14 +174,18 @@ function Workflow:each(name, items, make)
   return self
 end
 
--- The last journal record of each job name, for resume.
+-- The last journal record of each job name, for resume; and the last of an attempt that ran
+-- (not a skipped, halted or interrupted job's), for jobs with outputs.
 local function last_records(path)
   local recs = joblog.read(path)
-  local last = {}
+  local last, ran = {}, {}
   for _, r in ipairs(recs or {}) do
-    if type(r.name) == "string" then last[r.name] = r end
+    if type(r.name) == "string" then
+      last[r.name] = r
+      if type(r.attempt) == "number" and r.attempt > 0 then ran[r.name] = r end
+    end
   end
-  return last
+  return last, ran
 end
 
 -- What a workflow adds to each journal record: the job's hash (resume) and its dependencies
@@ -198,12 +205,14 @@ local function pool_for(self, kind)
       termseq = o.termseq, signals = o.signals, start = kind == "lua" and o.start or nil,
     }
     local log = self.log
-    if log then   -- every attempt goes to the workflow's journal, with the job's hash
+    if log or self.files then   -- every attempt goes to the workflow's journal, with the job's hash
       p.joblog = {
         write = function(_, r)
-          log:write(r, journal_extra(self.jobs[r.name]))
+          local job = self.jobs[r.name]
+          if job and job.outputs then files.ended(job, r) end   -- missing outputs, partial ones
+          if log then log:write(r, journal_extra(job)) end
         end,
-        started = function(_, f)
+        started = log and function(_, f)
           local job = self.jobs[f.name]
           log:started(f, { hash = job and job.hash })
         end,
@@ -251,32 +260,59 @@ local function unrun(self, job, status, err)
   return r
 end
 
--- plan() -> { { name, action = "run" | "skip", reason }, ... } in definition order: what run()
--- would do, from the graph and (with resume) the journal, without running anything.
-function Workflow:plan()
-  local topo = graph.check(self.jobs, self.order, self.groups)
+-- The graph checked (with the files' implied dependencies) -> the jobs in dependency order.
+local function checked(self)
+  if self.files then files.link(self.order) end
+  return graph.check(self.jobs, self.order, self.groups)
+end
+
+-- The journal's last records: for resume, and for the definition of jobs with outputs (read
+-- then without resume too: make's rule is "with the journal's hash").
+local function prior_records(self)
   local o = self.opts
-  local prior = (o.resume and o.joblog) and last_records(o.joblog) or {}
+  if o.joblog and (o.resume or self.files) then return last_records(o.joblog) end
+  return {}, {}
+end
+
+-- decide(self, topo, prior, ran) -> { [name] = plan entry }: each job's action and reason, in
+-- dependency order (a job with outputs runs when a dependency will).
+local function decide(self, topo, prior, ran)
+  local resume = self.opts.resume
   local entry = {}
   for _, job in ipairs(topo) do
-    local last = prior[job.name]
+    local deps_run = false
+    for _, dep in ipairs(job.after) do
+      if entry[dep].action == "run" then deps_run = true; break end
+    end
     local action, reason = "run", "never ran"
-    if last and last.status == "ok" and last.hash == job.hash then
+    local last = prior[job.name]
+    if job.outputs then
+      action, reason = files.decide(job, ran[job.name], deps_run)
+    elseif not resume or not last then
+      if deps_run then reason = "dependency will run" end
+    elseif last.status == "ok" and last.hash == job.hash then
       action, reason = "skip", "resumed"
-    elseif last and last.hash ~= job.hash then
+    elseif last.hash ~= job.hash then
       reason = "definition changed"
-    elseif last then
-      reason = "last run " .. tostring(last.status)
     else
-      for _, dep in ipairs(job.after) do
-        if entry[dep].action == "run" then reason = "dependency will run"; break end
-      end
+      reason = "last run " .. tostring(last.status)
     end
     entry[job.name] = { name = job.name, action = action, reason = reason }
   end
+  return entry
+end
+
+local function in_order(self, entry)
   local out = {}
   for i, job in ipairs(self.order) do out[i] = entry[job.name] end
   return out
+end
+
+-- plan() -> { { name, action = "run" | "skip", reason }, ... } in definition order: what run()
+-- would do, from the graph, the files and the journal, without running anything.
+function Workflow:plan()
+  local topo = checked(self)
+  return in_order(self, decide(self, topo, prior_records(self)))
 end
 
 -- run() -> report { ok, counts, records = { [name] = record }, list, duration }.
@@ -288,10 +324,16 @@ end
 -- skipped as soon as the first dependency that did not succeed is decided, as before); jobs
 -- whose `p` passes the end go on a ready queue; ended futures arrive on a queue of their own.
 function Workflow:run()
-  graph.check(self.jobs, self.order, self.groups)
+  local topo = checked(self)
   local o = self.opts
   local t0 = loop.now()
-  local prior = (o.resume and o.joblog) and last_records(o.joblog) or {}
+  local prior, ran = prior_records(self)
+  -- With files every job is decided before any runs; a dry run (corral run --dry-run) stops here.
+  local entry = (self.files or pool.dry_run) and decide(self, topo, prior, ran)
+  if pool.dry_run then
+    local report = require("corral.workflow.dryrun").show(in_order(self, entry), 2)
+    return report                        -- not a tail call: show() names the script's line
+  end
   if o.joblog then
     local log, err = joblog.open(o.joblog)
     if not log then error(err, 2) end
@@ -327,7 +369,7 @@ function Workflow:run()
     ended[etail] = job
     counts[r.status] = (counts[r.status] or 0) + 1
     if r.status ~= "ok" and r.status ~= "skipped" then nfailed = nfailed + 1 end
-    if self.halt and not r.resumed and r.status ~= "skipped" then
+    if self.halt and not r.resumed and not r.uptodate and r.status ~= "skipped" then
       local h = self.halt:record(r.status)
       if h and not stopped then
         stopped = "halt: " .. self.halt.spec
@@ -360,10 +402,15 @@ function Workflow:run()
   end
 
   -- Resumed jobs first: their "ok" stands, nothing new is journalled for them.
+  -- Up-to-date jobs (outputs) likewise: a record of their own, not journalled.
   for _, job in ipairs(order) do
     job.p, job.queued = 1, nil
     local last = prior[job.name]
-    if last and last.status == "ok" and last.hash == job.hash then
+    local e = entry and entry[job.name]
+    if e and e.reason == "up to date" then
+      finish(job, files.uptodate(job, ran[job.name]))
+    elseif (not e or e.reason == "resumed") and o.resume
+        and last and last.status == "ok" and last.hash == job.hash then
       last.resumed = true
       last.values = joblog.values(last)
       finish(job, last)

@@ -81,7 +81,7 @@ local SHORT = { k = "keep_order", ["0"] = "null", q = "quote", h = "help",
                 j = "jobs", P = "jobs", a = "arg_file", u = "ungroup", v = "verbose",
                 n = "max_args", N = "max_replace", L = "max_lines", X = "xargs_context",
                 m = "xargs", I = "replace", d = "delimiter", E = "eof", C = "colsep",
-                S = "sshlogin" }
+                S = "sshlogin", V = "version" }
 local LONG = {
   ["keep-order"] = "keep_order", null = "null", quote = "quote", help = "help",
   jobs = "jobs", ["max-procs"] = "jobs", ["arg-file"] = "arg_file",
@@ -101,6 +101,8 @@ local LONG = {
   progress = "progress", eta = "eta", tmpdir = "tmpdir", tempdir = "tmpdir",
   pipe = "pipe", spreadstdin = "pipe", block = "block", ["block-size"] = "block",
   recstart = "recstart", recend = "recend", tee = "tee",
+  ["max-replace-args"] = "max_replace", ["output-as-files"] = "files",
+  outputasfiles = "files",
 }
 local VALUE = { jobs = true, arg_file = true, timeout = true, termseq = true, retries = true,
                 halt = true, joblog = true, tagstring = true, max_args = true,
