@@ -73,9 +73,6 @@ local function unlist(st, a)
   end
 end
 
--- lost(a, cause): the agent is gone; every task it held ends now: "lost" if it may have
--- started (its frame reached the agent's pipe), else it runs elsewhere. An agent that never
--- said hello started nothing.
 -- The last error srun (or the step's slurmstepd) wrote: "srun: error: Node failure on c1n2";
 -- not its "task 0: Killed" / "Exited with exit code N", which the cause already says.
 local function srun_said(a)
@@ -97,6 +94,9 @@ local function read_err(a)
   end
 end
 
+-- lost(a, cause): the agent is gone; every task it held ends now: "lost" if it may have
+-- started (its frame reached the agent's pipe), else it runs elsewhere. An agent that never
+-- said hello started nothing.
 local function lost(a, cause)
   if a.dead then return end
   loop.cancel_timer(a.eof_timer)
@@ -107,7 +107,7 @@ local function lost(a, cause)
   local st = a.pool.agents
   unlist(st, a)
   if not a.retired then st.last_cause = a.cause end
-  close_fd(a, "rfd"); close_fd(a, "wfd"); close_fd(a, "efd")
+  close_fd(a, "rfd"); close_fd(a, "wfd")    -- srun's stderr stays open until it ends
   if not a.proc.finished then a.proc:stop(SRUN_END) end
   for id, h in pairs(a.tasks) do
     a.tasks[id] = nil
@@ -246,6 +246,8 @@ local function start_agent(pool, node, cpus)
     a.proc = p
     on_readable(a)
     lost(a, srun_cause(p))
+    read_err(a)
+    close_fd(a, "efd")
     loop.wake_all(pool.agents.waiters)
   end)
   core.close(to_r); core.close(from_w); core.close(err_w)
