@@ -27,7 +27,8 @@ cmd=$1
 case $2 in /*) dir=$2 ;; *) dir=$PWD/$2 ;; esac
 MARK="$dir/.slurm-local"
 
-# kill_pidfile FILE: TERM the daemon named in FILE, KILL it after 10 s.
+# kill_pidfile FILE [TICKS]: TERM the daemon named in FILE, KILL it after TICKS x 0.05 s
+# (default 200: 10 s).
 kill_pidfile() {
   [ -f "$1" ] || return 0
   pid=$(cat "$1" 2>/dev/null)
@@ -36,7 +37,7 @@ kill_pidfile() {
   i=0
   while kill -0 "$pid" 2>/dev/null; do
     i=$((i + 1))
-    [ $i -ge 200 ] && { kill -KILL "$pid" 2>/dev/null; break; }
+    [ $i -ge "${2:-200}" ] && { kill -KILL "$pid" 2>/dev/null; break; }
     sleep 0.05
   done
 }
@@ -61,7 +62,9 @@ down() {
   while [ -n "$(stepds)" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
   pids=""
   for f in "$dir"/run/slurmd-*.pid "$dir/run/slurmctld.pid"; do
-    kill_pidfile "$f" & pids="$pids $!"
+    # 0.5 s: slurmctld takes ~5 s to save a state that `down` removes next, slurmd ~2 s; no
+    # step is left for them to wait for (above)
+    kill_pidfile "$f" 10 & pids="$pids $!"
   done
   wait $pids
   kill_pidfile "$dir/run/munged.pid"

@@ -70,7 +70,7 @@
 ---@field jobid? integer|string use this existing allocation (left alone at close)
 ---@field agents? boolean true (default): one corral agent per node; false: a job step per task
 ---@field nodes? integer salloc --nodes=N
----@field heartbeat? number seconds between an agent's signs of life (default 2)
+---@field heartbeat? number seconds between an agent's signs of life (default 2); every 5 of them the pool asks sinfo whether its nodes are drained or down
 
 ---Per-task options of `pool:submit` (command pools).
 ---@class corral.TaskOptions

@@ -7,8 +7,11 @@
 --
 -- An agent is lost when its srun ends, its stdout closes, a frame is broken, or it says
 -- nothing for 3 heartbeats (a dead node: srun itself may wait minutes for slurmctld to call
--- the node down). Its running tasks are then "lost" with the cause; tasks it had not started
--- run elsewhere; its srun is ended (which cancels the step).
+-- the node down). Its running tasks are then "lost" with the cause (with what srun last said
+-- on stderr, and a frame cut short by its end); tasks it had not started run elsewhere; its
+-- srun is ended (which cancels the step). Every few heartbeats the pool asks Slurm for its
+-- nodes' states (sinfo, in the background): a node drained (or failing) gets no new task, its
+-- agent finishes what it holds and exits; a node down is lost at once.
 local core = require "corral.core"
 local loop = require "corral.loop"
 local proc = require "corral.launch.proc"
@@ -22,6 +25,9 @@ local SRUN_END = group.parse("TERM,3000,KILL")
 local AHEAD = 1          -- tasks an agent holds per CPU (more would pipeline, but a task sent ahead
                          -- could not be cancelled as a pending one: it never starts, at once)
 local EXIT_WAIT = 2      -- seconds an agent has to exit when told, before its step is cancelled
+local HELLO_WAIT = 10    -- seconds a new agent has to say hello, whatever the heartbeat
+local STATE_EVERY = 5    -- heartbeats between two asks of the nodes' states (sinfo)
+local ETAIL = 1024       -- bytes of srun's stderr kept to name the cause of an agent's end
 
 local pick = settings.pick
 
@@ -67,17 +73,41 @@ local function unlist(st, a)
   end
 end
 
+-- The last error srun (or the step's slurmstepd) wrote: "srun: error: Node failure on c1n2";
+-- not its "task 0: Killed" / "Exited with exit code N", which the cause already says.
+local function srun_said(a)
+  local last
+  for line in (a.etail or ""):gmatch("[^\n]+") do
+    if line:find("error:", 1, true) and not line:find(": task %d+: ") then last = line end
+  end
+  return last and (last:gsub("%s+$", ""))
+end
+
+local function read_err(a)
+  while a.efd do
+    local data = core.read(a.efd, 1 << 16)
+    if data == false then return end
+    if not data or data == "" then close_fd(a, "efd"); return end
+    io.stderr:write(data)
+    local t = (a.etail or "") .. data
+    a.etail = #t > ETAIL and t:sub(-ETAIL) or t
+  end
+end
+
 -- lost(a, cause): the agent is gone; every task it held ends now: "lost" if it may have
 -- started (its frame reached the agent's pipe), else it runs elsewhere. An agent that never
 -- said hello started nothing.
 local function lost(a, cause)
   if a.dead then return end
   loop.cancel_timer(a.eof_timer)
+  read_err(a)
+  local said = srun_said(a)
+  cause = cause .. (a.cut and ("; " .. a.cut) or "") .. (said and (" (" .. said .. ")") or "")
   a.dead, a.cause = true, ("agent on node %s lost: %s"):format(a.node, cause)
   local st = a.pool.agents
   unlist(st, a)
-  st.last_cause = a.cause
-  close_fd(a, "rfd"); close_fd(a, "wfd")
+  if not a.retired then st.last_cause = a.cause end
+  close_fd(a, "rfd"); close_fd(a, "wfd")    -- srun's stderr stays open until it ends
   if not a.proc.finished then a.proc:stop(SRUN_END) end
   for id, h in pairs(a.tasks) do
     a.tasks[id] = nil
@@ -86,6 +116,18 @@ local function lost(a, cause)
     st.on_end(h.future, h)
   end
   a.n = 0
+end
+
+-- retire(a, why): the agent's node is leaving (drained): no new task goes there; the agent
+-- finishes what it holds, then exits. With no agent left, a task's record says why.
+local function retire(a, why)
+  if a.dead or a.retired then return end
+  local st = a.pool.agents
+  a.retired = ("agent on node %s left: %s"):format(a.node, why)
+  st.last_cause = a.retired
+  unlist(st, a)
+  send(a, core.encode { op = "exit" })
+  if a.pool._pump_soon then a.pool:_pump_soon() end   -- tasks waiting for room may now fail
 end
 
 local function deliver(where, text)
@@ -148,6 +190,11 @@ local function on_readable(a)
     if data == false then break end
     if not data or data == "" then
       -- srun closes its stdout as it ends: its exit status, if it comes soon, says more
+      if a.rpos <= #a.rbuf then
+        local _, need = core.decode(a.rbuf, a.rpos)
+        a.cut = ("a frame from it cut short (%d of %s bytes came)"):format(#a.rbuf - a.rpos + 1,
+          math.type(need) == "integer" and tostring(need) or "?")
+      end
       close_fd(a, "rfd")
       if a.proc.finished then lost(a, srun_cause(a.proc))
       else a.eof_timer = loop.timer(1, function() lost(a, "its output closed") end) end
@@ -177,7 +224,13 @@ local function start_agent(pool, node, cpus)
   if not to_r then return nil, to_w end
   local from_r, from_w = core.pipe()
   if not from_r then core.close(to_r); core.close(to_w); return nil, from_w end
+  local err_r, err_w = core.pipe()        -- srun's stderr: passed on, its last words kept
+  if not err_r then
+    for _, fd in ipairs { to_r, to_w, from_r, from_w } do core.close(fd) end
+    return nil, err_w
+  end
   core.set_blocking(to_w, false)
+  core.set_blocking(err_r, false)
   local argv = { "srun", "--jobid=" .. s.jobid, "-N1", "-n1", "--exact", "-w", node,
                  "-c", tostring(cpus), "-u", "--quiet", "--job-name=corral-agent" }
   for _, x in ipairs(s.srun_extra or {}) do argv[#argv + 1] = x end
@@ -186,19 +239,22 @@ local function start_agent(pool, node, cpus)
                                  o.maxtasks, o.interpreter)) do argv[#argv + 1] = x end
   local a = { pool = pool, node = node, cpus = cpus, cap = cpus * AHEAD, n = 0, tasks = {},
               sent = 0, written = 0,
-              wfd = to_w, rfd = from_r, rbuf = "", rpos = 1, outq = {}, outoff = 0, heard = loop.now() }
+              wfd = to_w, rfd = from_r, efd = err_r, rbuf = "", rpos = 1, outq = {}, outoff = 0, heard = loop.now() }
   a.flush = function() flush(a) end
-  local p, err = proc.start({ argv = argv, stdin = to_r, stdout = from_w, stderr = "inherit",
+  local p, err = proc.start({ argv = argv, stdin = to_r, stdout = from_w, stderr = err_w,
                               termseq = SRUN_END }, function(p)
     a.proc = p
     on_readable(a)
     lost(a, srun_cause(p))
+    read_err(a)
+    close_fd(a, "efd")
     loop.wake_all(pool.agents.waiters)
   end)
-  core.close(to_r); core.close(from_w)
-  if not p then core.close(to_w); core.close(from_r); return nil, err end
+  core.close(to_r); core.close(from_w); core.close(err_w)
+  if not p then core.close(to_w); core.close(from_r); core.close(err_r); return nil, err end
   a.proc = p
   loop.watch(from_r, function() on_readable(a) end)
+  loop.watch(err_r, function() read_err(a) end)
   return a
 end
 
@@ -236,16 +292,57 @@ function M.setup(pool, run)
   st.timer = loop.timer(pool.slurm.beat, function() M.check(pool) end)
 end
 
--- check(pool): an agent silent for 3 heartbeats is lost (its node, or the way to it).
+-- on_states(pool, text): sinfo's "NODE|STATE|REASON" lines. A node drained, draining or
+-- failing retires its agent; a node down loses it (slurmctld cancels its steps anyway).
+local LEAVING = { drain = true, drained = true, draining = true, fail = true, failing = true }
+local function on_states(pool, text)
+  local st = pool.agents
+  for node, state, reason in text:gmatch("([^|\n]+)|([^|\n]*)|([^\n]*)") do
+    local base = state:lower():match("^[a-z]+") or ""
+    if base == "down" or LEAVING[base] then
+      reason = reason:gsub("%s+$", "")
+      local why = ("node %s in Slurm%s"):format(base, (reason ~= "" and reason ~= "none") and (" (reason: " .. reason .. ")") or "")
+      for a in pairs(st.all) do
+        if a.node == node and not a.dead then
+          if base == "down" then lost(a, why) else retire(a, why) end
+        end
+      end
+    end
+  end
+end
+
+-- ask_states(pool): sinfo for the nodes of the live agents, in the background (one at a time).
+local function ask_states(pool)
+  local st = pool.agents
+  if st.asking or st.closed then return end
+  local names = {}
+  for a in pairs(st.all) do if not a.dead then names[#names + 1] = a.node end end
+  if #names == 0 then return end
+  st.asking = proc.start({ argv = { "sinfo", "-h", "-N", "-n", table.concat(names, ","), "-o", "%N|%T|%E" },
+                           stdin = "null", stdout = "capture", stderr = "null", termseq = SRUN_END },
+    function(p)
+      st.asking = nil
+      if not st.closed and p.code == 0 then on_states(pool, p:output("out") or "") end
+    end) or nil
+end
+
+-- check(pool): an agent silent for 3 heartbeats is lost (its node, or the way to it); every
+-- STATE_EVERY heartbeats, the nodes' states are asked of Slurm.
 function M.check(pool)
   local st = pool.agents
   local limit = 3 * pool.slurm.beat
-  for _, a in ipairs({ table.unpack(st.list) }) do
+  local list = {}
+  for a in pairs(st.all) do if not a.dead then list[#list + 1] = a end end
+  for _, a in ipairs(list) do
     on_readable(a)                     -- what came while the script was away from the loop
-    if not a.dead and loop.now() - a.heard > limit then
-      lost(a, ("no word from it for %g s"):format(limit))
+    -- before its hello, the step's start counts too (srun, slurmstepd, lua5.4): 10 s at least
+    local lim = a.host and limit or math.max(limit, HELLO_WAIT)
+    if not a.dead and loop.now() - a.heard > lim then
+      lost(a, ("no word from it for %g s"):format(lim))
     end
   end
+  st.beats = (st.beats or 0) + 1
+  if st.beats % STATE_EVERY == 0 then ask_states(pool) end
   st.timer = loop.timer(pool.slurm.beat, function() M.check(pool) end)
 end
 
@@ -364,6 +461,8 @@ function M.shutdown(pool, hard)
   local st = pool.agents
   if not st then return end
   loop.cancel_timer(st.timer)
+  st.closed = true
+  if st.asking and not st.asking.finished then st.asking:stop(SRUN_END) end
   local function live()
     for a in pairs(st.all) do if not a.proc.finished then return true end end
     return false
