@@ -196,13 +196,20 @@ EOF
     mkdir -p "$dir/spool/$n"
     slurmd -f "$dir/slurm.conf" -N "$n" || { down; die "slurmd -N $n did not start"; }
   done
-  i=0
+  # 15 s by the clock, not by tries: an sinfo with no slurmctld to answer it waits for its own
+  # timeout (10 s), so a slurmctld that died (its port taken) must end the wait at once
+  deadline=$(($(date +%s) + 15))
   until [ "$(SLURM_CONF="$dir/slurm.conf" sinfo -h -N -o %t 2>/dev/null | grep -cx idle)" = "$nodes" ]; do
-    i=$((i + 1))
-    if [ $i -ge 300 ]; then
+    why=""
+    if ! kill -0 "$(cat "$dir/run/slurmctld.pid" 2>/dev/null || echo 0)" 2>/dev/null; then
+      why="slurmctld exited"
+    elif [ "$(date +%s)" -ge "$deadline" ]; then
+      why="the nodes did not become idle within 15 s"
+    fi
+    if [ -n "$why" ]; then
       log=$(tail -n 5 "$dir/log/slurmctld.log" "$dir"/log/slurmd-*.log 2>&1)
       down
-      die "the nodes did not become idle within 15 s; last log lines:
+      die "$why; last log lines:
 $log"
     fi
     sleep 0.05
