@@ -9,6 +9,7 @@
 
 /* Return fail, "what: strerror(errno)", errno in the style of luaL_fileresult. */
 int corral_oserror(lua_State *L, const char *what);
+int corral_push_child(lua_State *L, pid_t pid);   /* pid, pidfd | fail, message, errno */
 
 /* Signal by name ("TERM", "SIGTERM") or number; raises on an unknown name. */
 int corral_checksignal(lua_State *L, int arg);

@@ -22,6 +22,22 @@
 #define P_PIDFD 3
 #endif
 
+/* A child just forked: push pid, pidfd -> 2 results. Without a pidfd the child is killed and
+ * reaped (nothing could ever collect it) and fail, message, errno is pushed instead. */
+int corral_push_child(lua_State *L, pid_t pid) {
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    int e = errno;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    errno = e;
+    return corral_oserror(L, "pidfd_open");
+  }
+  lua_pushinteger(L, pid);
+  lua_pushinteger(L, pidfd);
+  return 2;
+}
+
 /* reap(pidfd) -> false                                  (still running)
  *             -> code|false, signal|false, utime, stime, maxrss_kib, core_dumped
  *             | fail, message, errno */

@@ -441,17 +441,7 @@ static int l_fork_worker(lua_State *L) {
   }
   if (pid < 0) return corral_oserror(L, what);
   setpgid(pid, pid);   /* also from the parent: the group exists before anyone signals it */
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) {
-    int e = errno;
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-    errno = e;
-    return corral_oserror(L, "pidfd_open");
-  }
-  lua_pushinteger(L, pid);
-  lua_pushinteger(L, pidfd);
-  return 2;
+  return corral_push_child(L, pid);
 }
 
 /* sigdefault({ names }): default disposition for each, then unblock them. A spawned lua

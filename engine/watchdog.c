@@ -94,17 +94,7 @@ static int l_fork_watchdog(lua_State *L) {
     errno = e;
     return corral_oserror(L, "fork");
   }
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) {
-    e = errno;
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-    errno = e;
-    return corral_oserror(L, "pidfd_open");
-  }
-  lua_pushinteger(L, pid);
-  lua_pushinteger(L, pidfd);
-  return 2;
+  return corral_push_child(L, pid);
 }
 
 static const luaL_Reg watchdog_funcs[] = {

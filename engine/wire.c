@@ -68,8 +68,8 @@ static int put(Enc *e, const void *s, size_t len) {
 
 static int put_byte(Enc *e, char c) { return put(e, &c, 1); }
 
-static int put_varint(Enc *e, uint64_t v) {
-  unsigned char b[10];
+/* v as a varint in b (7 bits a byte, low first); returns its length. */
+static int varint(unsigned char b[10], uint64_t v) {
   int k = 0;
   do {
     b[k] = v & 0x7f;
@@ -77,7 +77,12 @@ static int put_varint(Enc *e, uint64_t v) {
     if (v) b[k] |= 0x80;
     k++;
   } while (v);
-  return put(e, b, k);
+  return k;
+}
+
+static int put_varint(Enc *e, uint64_t v) {
+  unsigned char b[10];
+  return put(e, b, (size_t)varint(b, v));
 }
 
 static void le64(unsigned char *b, uint64_t v) {
@@ -229,13 +234,7 @@ static int enc_function(lua_State *L, Enc *e, int idx) {
 /* Write v as a varint at offset `at`, where one byte was reserved for it. */
 static int put_varint_at(Enc *e, size_t at, uint64_t v) {
   unsigned char b[10];
-  int k = 0;
-  do {
-    b[k] = v & 0x7f;
-    v >>= 7;
-    if (v) b[k] |= 0x80;
-    k++;
-  } while (v);
+  int k = varint(b, v);
   if (k > 1) {
     if (enc_grow(e, (size_t)k - 1)) return -1;
     memmove(e->p + at + k, e->p + at + 1, e->n - at - 1);

@@ -179,9 +179,11 @@ describe("slurm agents: a frame cut by a dying agent", function()
       local a = fs[1].handle.agent
       assert.are_not.equal(a, fs[2].handle.agent)
       assert.is_number(a.pid)
-      -- 16 MB of output: its end frame fills every pipe and buffer on the way while this
-      -- script does not read (no loop step from here to the kill); the agent blocks in write
-      local big = pool:submit("head -c 16777216 /dev/zero")
+      -- 64 MB of output: its end frame fills every pipe and buffer on the way while this
+      -- script does not read (no loop step from here to the kill); the agent blocks in write.
+      -- (16 MB was not always enough: loopback TCP between slurmstepd and srun autotunes its
+      -- buffers to several MB, and srun keeps some of its own.)
+      local big = pool:submit("head -c 67108864 /dev/zero")
       assert.are.equal(a, big.handle.agent)                  -- a tie: the first agent, fs[1]'s
       local deadline = core.now() + 20
       while not blocked_in_write(a.pid) and core.now() < deadline do os.execute("sleep 0.05") end
