@@ -57,8 +57,10 @@ for f in $files; do
   # lua5.4 by name: busted's "#!/usr/bin/env lua" follows Debian's lua alternative, which
   # installing luarocks (it pulls lua5.1, priority 110) turns to Lua 5.1.
   # --verbose: a "# FILE @ LINE: NAME" line as each test starts, to name the one that hung.
+  t0=$(date +%s)
   timeout -k 5 "$LIMIT" $VALGRIND lua5.4 "$BUSTED" -o TAP --verbose "$f" >"$out" 2>&1
   rc=$?
+  secs=$(($(date +%s) - t0))
   p=$(grep -c '^ok ' "$out")
   s=$(grep -c '^ok .*# SKIP' "$out")
   n=$(grep -c '^not ok ' "$out")
@@ -101,7 +103,7 @@ EOF
     sed -n '/runtime error:\|ERROR: AddressSanitizer/,/^SUMMARY: [A-Za-z]*Sanitizer/p' "$out" | head -100
     rm -f "$logs"/*
   fi
-  printf '%-34s %4d passed %3d failed %3d skipped\n' "$f" "$p" "$n" "$s"
+  printf '%-34s %4d passed %3d failed %3d skipped %4d s\n' "$f" "$p" "$n" "$s" "$secs"
   pass=$((pass + p)); fail=$((fail + n)); skip=$((skip + s))
 done
 slurm_down
