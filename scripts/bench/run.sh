@@ -19,7 +19,7 @@ LUA=${CORRAL_LUA:-lua5.4}
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 export BENCH_PY="$PY"
 TMP=$(mktemp -d)
-: >"$TMP/costs"
+: >"$TMP/costs"; : >"$TMP/py_pools"; : >"$TMP/corral_pools"   # read by the doc even when not measured (BENCH_ONLY)
 MARKS=""
 cleanup() {
   for d in $MARKS; do "$PY" "$HERE/procs.py" kill "$d" >/dev/null 2>&1 || :; done
@@ -207,7 +207,7 @@ if [ "$HAVE_CODEC" = yes ] && want C; then
     grep -q "^$m " "$TMP/py_pools" || echo "$m failed: see the warnings" >>"$TMP/py_pools"
   done
   PP50=$(median $p50s) PP99=$(median $p99s)
-else
+elif want C; then
   say "lua pools: skipped (no codec)"
 fi
 # --- E. the Slurm launcher: steps on a throwaway single-node cluster (root only) ------------------
@@ -432,22 +432,15 @@ between the tools; corral's rates include \`salloc\`, the agents' start and the 
 EOF
   if [ -n "$SLURM_SKIP" ]; then echo "Not measured in this run: $SLURM_SKIP."
   else cat "$TMP/slurm.md"; fi
-echo
-echo "## F. Start-up"
-echo
-if [ -s "$TMP/startup.md" ]; then cat "$TMP/startup.md"; else echo "Not measured in this run: see the warnings."; fi
-echo
-echo "## G. \`corral parallel --pipe\` throughput"
-echo
-if [ -s "$TMP/pipe.md" ]; then cat "$TMP/pipe.md"; else echo "Not measured in this run: see the warnings."; fi
-echo
-echo "## H. Cgroup mode"
-echo
-if [ -s "$TMP/cgroup.md" ]; then cat "$TMP/cgroup.md"; else echo "Not measured in this run: see the warnings."; fi
-echo
-echo "## I. \`corral report\` and \`corral status\` on large journals"
-echo
-if [ -s "$TMP/report.md" ]; then cat "$TMP/report.md"; else echo "Not measured in this run: see the warnings."; fi
+# section TITLE FILE: a section that one script's output fills
+section() {
+  echo; echo "## $1"; echo
+  if [ -s "$2" ]; then cat "$2"; else echo "Not measured in this run: see the warnings."; fi
+}
+section "F. Start-up" "$TMP/startup.md"
+section "G. \`corral parallel --pipe\` throughput" "$TMP/pipe.md"
+section "H. Cgroup mode" "$TMP/cgroup.md"
+section "I. \`corral report\` and \`corral status\` on large journals" "$TMP/report.md"
 if [ -n "$WARN" ]; then
   echo
   echo "## Warnings from this run"
