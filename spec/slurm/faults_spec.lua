@@ -179,16 +179,21 @@ describe("slurm agents: a frame cut by a dying agent", function()
       local a = fs[1].handle.agent
       assert.are_not.equal(a, fs[2].handle.agent)
       assert.is_number(a.pid)
-      -- 64 MB of output: its end frame fills every pipe and buffer on the way while this
-      -- script does not read (no loop step from here to the kill); the agent blocks in write.
-      -- (16 MB was not always enough: loopback TCP between slurmstepd and srun autotunes its
-      -- buffers to several MB, and srun keeps some of its own.)
-      local big = pool:submit("head -c 67108864 /dev/zero")
+      -- 32 MB of output while the agent's srun is stopped: its end frame fills the pipe to
+      -- slurmstepd and the loopback TCP between slurmstepd and srun (autotuned to several MB;
+      -- a running srun would keep reading into buffers of its own) and the agent blocks in
+      -- write. Under ASan the agent takes a while to gather 32 MB: the wait allows for it.
+      local big = pool:submit("sleep 2; exec head -c 33554432 /dev/zero")
       assert.are.equal(a, big.handle.agent)                  -- a tie: the first agent, fs[1]'s
-      local deadline = core.now() + 20
+      assert.is_true(H.poll(function() return big:status() == "running" end, 30))
+      local srun = a.proc.pid                                -- the task has reached the agent
+      core.kill(srun, "STOP")
+      local deadline = core.now() + 90
       while not blocked_in_write(a.pid) and core.now() < deadline do os.execute("sleep 0.05") end
-      assert.is_true(blocked_in_write(a.pid))
+      local blocked = blocked_in_write(a.pid)
       core.kill(a.pid, "KILL")
+      core.kill(srun, "CONT")
+      assert.is_true(blocked)
       local r = big:wait(10)
       assert.are.equal("lost", r.status)
       assert.matches("^agent on node " .. a.node .. " lost: .*a frame from it cut short %(%d+ of %d+ bytes came%)", r.error)
