@@ -76,6 +76,8 @@ local function canon(v, out, n)
     n = n + 1; out[n] = "}"
   elseif t == "function" then
     n = n + 1; out[n] = dumped[v]
+  elseif t == "string" then
+    n = n + 1; out[n] = "s:" .. v
   else
     n = n + 1; out[n] = t:sub(1, 1) .. ":" .. tostring(v)
   end
@@ -169,7 +171,7 @@ local function define(self, name, spec, fname)
   -- every field a run sets named here: the table is allocated once, at its size
   local job = { name = name, spec = spec, kind = kind, after = after, declared = after,
                 hash = hash(spec, kind), index = #self.order + 1, cpus = nil, memory = nil,
-                p = nil, queued = nil }
+                p = nil, queued = nil, indeg = nil }
   if files.define(job, spec, fname) then self.files = true end   -- inputs, outputs
   job.cpus, job.memory = resources.job(self.budget, name, spec, fname)
   self.jobs[name] = job
@@ -285,10 +287,15 @@ local function gathered_args(job, records)
   return args
 end
 
+-- The task options, one table refilled for each job: the pool keeps a checked copy
+-- (corral.options.check), not this one.
+local task_opts = { name = nil, timeout = nil, retries = nil, cwd = nil, env = nil, cpus = nil,
+                    limits = nil }
 local function submit(self, job, records)
   local s = job.spec
-  local o = { name = job.name, timeout = s.timeout or self.opts.timeout,
-              retries = s.retries or self.opts.retries, cwd = s.cwd, env = s.env }
+  local o = task_opts
+  o.name, o.timeout, o.retries = job.name, s.timeout or self.opts.timeout, s.retries or self.opts.retries
+  o.cwd, o.env, o.cpus, o.limits = s.cwd, s.env, nil, nil
   local kind, task = resources.task_options(self, job, o)   -- cpus, memory: where they go
   local p = pool_for(self, kind)
   if job.kind == "lua" then
