@@ -22,8 +22,6 @@ M.HOST = require("corral.launch.settings").HOST   -- where a record was made
 function M.is_event(row) return row.event ~= nil end
 Log.__index = Log
 
-local FIELDS = { "id", "name", "status", "code", "signal", "error", "pid", "host", "attempt",
-                 "start", "duration", "rusage" }
 local TAIL = 4096   -- bytes of stdout/stderr kept in the journal
 
 -- open(path) -> log | nil, message
@@ -46,10 +44,14 @@ local function tail(s)
   return s
 end
 
+-- The outcome fields are copied in one table constructor (the row is allocated at its size:
+-- a workflow writes one per job): id, name, status, code, signal, error, pid, host, attempt,
+-- start, duration, rusage, and the tails of stdout and stderr.
 function Log:write(r, extra)
-  local row = {}
-  for _, k in ipairs(FIELDS) do row[k] = r[k] end
-  row.stdout, row.stderr = tail(r.stdout), tail(r.stderr)
+  local row = { id = r.id, name = r.name, status = r.status, code = r.code, signal = r.signal,
+                error = r.error, pid = r.pid, host = r.host, attempt = r.attempt, start = r.start,
+                duration = r.duration, rusage = r.rusage, stdout = tail(r.stdout),
+                stderr = tail(r.stderr), values = nil }
   local v = r.values
   if v and (v.n or 0) > 0 then          -- a JSON array, null for nil (see values())
     local a = {}
@@ -58,7 +60,7 @@ function Log:write(r, extra)
     end
     row.values = a
   end
-  for k, v in pairs(extra or {}) do row[k] = v end
+  if extra then for k, x in pairs(extra) do row[k] = x end end
   local line = cjson.encode(row)
   if not line then          -- something odd in a value: keep the facts that always encode
     row.stdout, row.stderr, row.error, row.values = nil, nil, tostring(r.error), nil
@@ -67,18 +69,33 @@ function Log:write(r, extra)
   self.fh:write(line .. "\n")          -- one write(2) per line: the file is unbuffered
 end
 
+-- Event lines begin with their `event` key, so a reader of outcomes (M.read) knows one by its
+-- first bytes without decoding it. row: without `event`; the text of the rest follows.
+local function event_line(kind, row)
+  local rest = cjson.encode(row) or "{}"
+  if rest == "{}" then return '{"event":"' .. kind .. '"}\n' end
+  return '{"event":"' .. kind .. '",' .. rest:sub(2) .. "\n"
+end
+
 -- started(task, extra): a {"event":"start"} line for an attempt that has just started
 -- (task: the future, with id, name, attempt, start, pid).
 function Log:started(f, extra)
-  local row = { event = "start", id = f.id, name = f.name, attempt = f.attempt, start = f.start,
-                pid = f.pid, host = M.HOST }
-  for k, v in pairs(extra or {}) do row[k] = v end
-  self.fh:write((cjson.encode(row) or "{}") .. "\n")
+  local row = { id = f.id, name = f.name, attempt = f.attempt, start = f.start, pid = f.pid,
+                host = M.HOST, hash = nil }
+  if extra then for k, v in pairs(extra) do row[k] = v end end
+  self.fh:write(event_line("start", row))
 end
 
--- event(row): any other event line (row.event names its kind).
+-- event(row): any other event line (row.event, a string, names its kind).
 function Log:event(row)
-  self.fh:write((cjson.encode(row) or "{}") .. "\n")
+  local kind = row.event
+  if type(kind) ~= "string" or kind:find('[%c"\\]') then
+    self.fh:write((cjson.encode(row) or "{}") .. "\n")
+    return
+  end
+  local copy = {}
+  for k, v in pairs(row) do if k ~= "event" then copy[k] = v end end
+  self.fh:write(event_line(kind, copy))
 end
 
 function Log:close()
@@ -105,9 +122,12 @@ function M.read(path)
   local fh, err = io.open(path, "r")
   if not fh then return nil, err end
   local out = {}
+  local decode = cjson.decode
   for line in fh:lines() do
-    local rec = cjson.decode(line)
-    if type(rec) == "table" and rec.event == nil then out[#out + 1] = rec end
+    if line:sub(1, 9) ~= '{"event":' then   -- an event line written here: not decoded
+      local rec = decode(line)
+      if type(rec) == "table" and rec.event == nil then out[#out + 1] = rec end
+    end
   end
   fh:close()
   return out

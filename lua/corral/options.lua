@@ -242,6 +242,21 @@ M.task = {
   cpus = posint,              -- launcher = "slurm" only (corral.pool refuses it elsewhere)
 }
 
+-- verify(kind, t, fname): raises on the first bad or unknown option, as check() does, for a
+-- caller that keeps the table as given (a workflow's jobs: no copy made per job).
+function M.verify(kind, t, fname)
+  if t == nil then return end
+  if type(t) ~= "table" then
+    errors.raise(("bad argument to '%s' (options table expected, got %s)"):format(fname, type(t)))
+  end
+  local checkers = M[kind]
+  for k, v in pairs(t) do
+    local c = checkers[k]
+    if not c then errors.raise(("unknown option '%s' to '%s'"):format(tostring(k), fname)) end
+    c(v, fname, k)
+  end
+end
+
 -- check(kind, t, fname) -> a new table of normalised values; raises on the first bad one.
 function M.check(kind, t, fname)
   local checkers = M[kind]

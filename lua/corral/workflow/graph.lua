@@ -59,7 +59,7 @@ function M.check(jobs, order, groups)
     job.dependents = nil                 -- made for the jobs that have some: most have none
     if job.declared then expand(job, groups or {}) end
   end
-  local indeg = {}
+  -- in-degrees on the jobs themselves (job.indeg), not in a table keyed by 100 000 jobs
   for _, job in ipairs(order) do
     local after = job.after
     for i = 1, #after do
@@ -70,27 +70,27 @@ function M.check(jobs, order, groups)
       local ds = d.dependents
       if ds then ds[#ds + 1] = job else d.dependents = { job } end
     end
-    indeg[job] = #after
+    job.indeg = #after
   end
   -- Kahn: peel the jobs whose dependencies are all peeled; whatever stays is on or behind a cycle.
   local queue, n = {}, 0
   for _, job in ipairs(order) do
-    if indeg[job] == 0 then n = n + 1; queue[n] = job end
+    if job.indeg == 0 then n = n + 1; queue[n] = job end
   end
   local i = 1
   while i <= n do
     local ds = queue[i].dependents or EMPTY
     for k = 1, #ds do
       local d = ds[k]
-      local left = indeg[d] - 1
-      indeg[d] = left
+      local left = d.indeg - 1
+      d.indeg = left
       if left == 0 then n = n + 1; queue[n] = d end
     end
     i = i + 1
   end
   if n == #order then return queue end   -- a topological order
   local left = {}
-  for _, job in ipairs(order) do if indeg[job] > 0 then left[job] = true end end
+  for _, job in ipairs(order) do if job.indeg > 0 then left[job] = true end end
   for _, job in ipairs(order) do
     if left[job] then errors.raise("workflow: dependency cycle: " .. cycle_from(jobs, left, job)) end
   end

@@ -29,7 +29,7 @@ local function bad(fname, msg) errors.raise(("bad argument to '%s' (%s)"):format
 -- raises naming it, at the caller's line); the table itself is kept as given. fname: the
 -- function named in the error (each() checks its jobs' options as "job" options).
 local function check_options(t, kind, fname)
-  options.check(kind, t, fname or kind)
+  options.verify(kind, t, fname or kind)
   return t or {}
 end
 
@@ -59,49 +59,58 @@ local function key_less(a, b)
 end
 
 -- Canonical text of a value: sorted keys, typed scalars, so equal definitions hash equal.
-local function canon(v, out)
+-- Its pieces go to out[n + 1], ...; returns the new n.
+local function canon(v, out, n)
   local t = type(v)
   if t == "table" then
     local keys = {}
     for k in pairs(v) do keys[#keys + 1] = k end
     table.sort(keys, key_less)
-    out[#out + 1] = "{"
-    for _, k in ipairs(keys) do canon(k, out); out[#out + 1] = "="; canon(v[k], out); out[#out + 1] = ";" end
-    out[#out + 1] = "}"
+    n = n + 1; out[n] = "{"
+    for _, k in ipairs(keys) do
+      n = canon(k, out, n)
+      n = n + 1; out[n] = "="
+      n = canon(v[k], out, n)
+      n = n + 1; out[n] = ";"
+    end
+    n = n + 1; out[n] = "}"
   elseif t == "function" then
-    out[#out + 1] = dumped[v]
+    n = n + 1; out[n] = dumped[v]
+  elseif t == "string" then
+    n = n + 1; out[n] = "s:" .. v
   else
-    out[#out + 1] = t:sub(1, 1) .. ":" .. tostring(v)
+    n = n + 1; out[n] = t:sub(1, 1) .. ":" .. tostring(v)
   end
-  return out
+  return n
 end
 
 -- The canonical text of what a job runs: canon{ args =, cmd =, cwd =, env =, fn =, inputs =,
 -- kind =, outputs =, shell = } without building that table (the keys are written in canon's
--- sorted order).
+-- sorted order), as pieces out[1..n]; returns n.
 local WHAT = { "args", "cmd", "cwd", "env", "fn", "inputs", "kind", "outputs", "shell" }
-local function definition(spec, kind)
-  local out = { "{" }
+local KEY = {}
+for i, k in ipairs(WHAT) do KEY[i] = "s:" .. k end
+local function definition(spec, kind, out)
+  out[1] = "{"
+  local n = 1
   for i = 1, #WHAT do
     local k = WHAT[i]
     local v = k == "kind" and kind or spec[k]
     if v ~= nil then
-      out[#out + 1] = "s:" .. k
-      out[#out + 1] = "="
-      canon(v, out)
-      out[#out + 1] = ";"
+      n = n + 1; out[n] = KEY[i]
+      n = n + 1; out[n] = "="
+      n = canon(v, out, n)
+      n = n + 1; out[n] = ";"
     end
   end
-  out[#out + 1] = "}"
-  return table.concat(out)
+  n = n + 1; out[n] = "}"
+  return n
 end
 
 -- FNV-1a, 64 bits, as 16 hex digits: a stable digest without a crypto library. Eight bytes
--- per s:byte call; a text equal to the last one (a fan-out's jobs often are) is not redone.
+-- per s:byte call.
 local P = 1099511628211
-local last_text, last_digest
-local function digest(s)
-  if s == last_text then return last_digest end
+local function fnv(s)
   local h = -3750763034362895579                  -- 14695981039346656037 as a signed integer
   local n = #s
   local i = 1
@@ -111,7 +120,26 @@ local function digest(s)
     i = i + 8
   end
   for j = i, n do h = (h ~ s:byte(j)) * P end
-  last_text, last_digest = s, ("%016x"):format(h)
+  return ("%016x"):format(h)
+end
+
+-- hash(spec, kind) -> the digest of the job's definition. Its pieces go to one of two scratch
+-- tables (nothing allocated per job for them); pieces equal one by one to the last
+-- definition's (a fan-out's jobs often are: the same function, the same strings) give the last
+-- digest without joining or hashing the text again.
+local pieces, last_pieces, last_n, last_digest = {}, {}, -1, nil
+local function hash(spec, kind)
+  local n = definition(spec, kind, pieces)
+  if n == last_n then
+    local same = true
+    for i = 1, n do
+      if pieces[i] ~= last_pieces[i] then same = false; break end
+    end
+    if same then return last_digest end
+  end
+  last_digest = fnv(table.concat(pieces, "", 1, n))
+  last_n = n
+  pieces, last_pieces = last_pieces, pieces
   return last_digest
 end
 
@@ -130,14 +158,20 @@ local function define(self, name, spec, fname)
     bad(fname, "job '" .. name .. "': cwd and env apply to commands, not to fn jobs")
   end
   if spec.args and not spec.fn then bad(fname, "job '" .. name .. "': args go with fn") end
-  local after = {}
-  for i, dep in ipairs(spec.after or {}) do
-    if type(dep) ~= "string" then bad(fname, ("job '%s': after[%d] is not a job name"):format(name, i)) end
-    after[i] = dep
+  local after = EMPTY                     -- shared by the jobs without any: never written to
+  local deps = spec.after
+  if deps and deps[1] ~= nil then
+    after = {}
+    for i, dep in ipairs(deps) do
+      if type(dep) ~= "string" then bad(fname, ("job '%s': after[%d] is not a job name"):format(name, i)) end
+      after[i] = dep
+    end
   end
   local kind = spec.cmd and "exec" or spec.shell and "shell" or "lua"
+  -- every field a run sets named here: the table is allocated once, at its size
   local job = { name = name, spec = spec, kind = kind, after = after, declared = after,
-                hash = digest(definition(spec, kind)), index = #self.order + 1 }
+                hash = hash(spec, kind), index = #self.order + 1, cpus = nil, memory = nil,
+                p = nil, queued = nil, indeg = nil }
   if files.define(job, spec, fname) then self.files = true end   -- inputs, outputs
   job.cpus, job.memory = resources.job(self.budget, name, spec, fname)
   self.jobs[name] = job
@@ -194,12 +228,17 @@ end
 
 -- What a workflow adds to each journal record: the job's hash (resume) and its dependencies
 -- (`after`, omitted when none; corral report draws the critical path from it).
+-- One table, refilled for each record (joblog copies it into the line): a run writes a record
+-- per job.
+local extra = { hash = nil, after = nil, cpus = nil, memory = nil }
 local function journal_extra(job)
   if not job then return nil end
   -- cpus and memory: what the job held of the budget, for corral report (memory when any)
-  return { hash = job.hash, after = job.after[1] and job.after or nil, cpus = job.cpus,
-           memory = job.memory and job.memory > 0 and job.memory or nil }
+  extra.hash, extra.after, extra.cpus = job.hash, job.after[1] and job.after or nil, job.cpus
+  extra.memory = job.memory and job.memory > 0 and job.memory or nil
+  return extra
 end
+local start_extra = { hash = nil }
 
 local function pool_for(self, kind)
   self.pools = self.pools or {}
@@ -221,7 +260,8 @@ local function pool_for(self, kind)
         end,
         started = log and function(_, f)
           local job = self.jobs[f.name]
-          log:started(f, { hash = job and job.hash })
+          start_extra.hash = job and job.hash
+          log:started(f, start_extra)
         end,
       }
     end
@@ -247,14 +287,19 @@ local function gathered_args(job, records)
   return args
 end
 
+-- The task options, one table refilled for each job: the pool keeps a checked copy
+-- (corral.options.check), not this one.
+local task_opts = { name = nil, timeout = nil, retries = nil, cwd = nil, env = nil, cpus = nil,
+                    limits = nil }
 local function submit(self, job, records)
   local s = job.spec
-  local o = { name = job.name, timeout = s.timeout or self.opts.timeout,
-              retries = s.retries or self.opts.retries, cwd = s.cwd, env = s.env }
+  local o = task_opts
+  o.name, o.timeout, o.retries = job.name, s.timeout or self.opts.timeout, s.retries or self.opts.retries
+  o.cwd, o.env, o.cpus, o.limits = s.cwd, s.env, nil, nil
   local kind, task = resources.task_options(self, job, o)   -- cpus, memory: where they go
   local p = pool_for(self, kind)
   if job.kind == "lua" then
-    local args = job.gathers and gathered_args(job, records) or s.args or {}
+    local args = job.gathers and gathered_args(job, records) or s.args or EMPTY
     return p:_submit(o, s.fn, table.unpack(args, 1, args.n or #args))
   end
   return p:_submit(o, task or s.cmd or s.shell)
