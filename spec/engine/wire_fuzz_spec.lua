@@ -14,7 +14,9 @@ describe("wire fuzz", function()
       local frame = i % 2 == 0 and gen.random_frame(r) or gen.mutate(r, gen.SEEDS[r(#gen.SEEDS)])
       local ok, v, pos = pcall(core.decode, frame, 1, { max_size = 1 << 20 })
       if not ok then error("decode raised on frame " .. ("%q"):format(frame) .. ": " .. tostring(v)) end
-      if v == false then
+      -- a frame whose value is false ("f", body 1), perhaps with bytes after it, is a value
+      local false_value = v == false and pos == 6 and frame:sub(1, 5) == "\1\0\0\0f"
+      if v == false and not false_value then
         outcomes.incomplete = outcomes.incomplete + 1
         assert.is_true(pos > #frame)
       elseif v == nil and type(pos) == "string" then
