@@ -71,6 +71,18 @@ end
 
 -- setup(pool): called by corral.pool for launcher = "slurm". Makes (or adopts) the allocation;
 -- raises with salloc's message when there is none.
+-- with_allocation(runner): the runner, whose shutdown and kill_now also end the allocation
+-- (M.release, M.kill_now are looked up at call time: defined below).
+local function with_allocation(runner)
+  return setmetatable({ shutdown = function(p, hard)
+    runner.shutdown(p, hard)
+    M.release(p)
+  end, kill_now = function(p)
+    runner.kill_now(p)
+    M.kill_now(p)
+  end }, { __index = runner })
+end
+
 function M.setup(pool)
   local o = pool.opts
   refuse(o)
@@ -96,23 +108,11 @@ function M.setup(pool)
       M.release(pool)
       error(err, 0)
     end
-    pool.runner = setmetatable({ shutdown = function(p, hard)
-      agents.shutdown(p, hard)
-      M.release(p)
-    end, kill_now = function(p)
-      agents.kill_now(p)
-      M.kill_now(p)
-    end }, { __index = agents })
+    pool.runner = with_allocation(agents)
   elseif o.executor == "lua" then
     local workers = require "corral.lua.workers"
     pool.worker_launch = M.worker_launch
-    pool.runner = setmetatable({ shutdown = function(p, hard)
-      workers.shutdown(p, hard)
-      M.release(p)
-    end, kill_now = function(p)
-      workers.kill_now(p)
-      M.kill_now(p)
-    end }, { __index = workers })
+    pool.runner = with_allocation(workers)
   else
     pool.runner = M.commands
   end
