@@ -8,7 +8,8 @@ PREFIX   ?= /usr/local
 LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror $(LUA_INC) $(SANITIZE)
-LDFLAGS  += -shared $(SANITIZE)
+# -z nodelete: the lifeline watchdog (engine/watchdog.c) runs core.so's code after lua_close's dlclose
+LDFLAGS  += -shared -Wl,-z,nodelete $(SANITIZE)
 
 BUILD    ?= build
 SRC      := $(wildcard engine/*.c)

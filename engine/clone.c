@@ -24,6 +24,7 @@
  * (glibc 2.41 has posix_spawnattr_setcgroup_np for the cgroup part; rlimits and cgroup v1 would
  * still need this child.) */
 #include "plan.h"
+#include "vmchild.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,22 +40,9 @@
 
 extern char **environ;
 
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-#define CLONE3_VM 0x00000100ULL
-#define CLONE3_VFORK 0x00004000ULL
-#define CLONE3_PIDFD 0x00001000ULL
-#define CLONE3_INTO_CGROUP 0x200000000ULL
-
-/* struct clone_args of <linux/sched.h>, version 2 (kernel >= 5.7: the cgroup field). */
-struct clone3_args {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-           set_tid, set_tid_size, cgroup;
-};
 
 struct child_ctx {
   const corral_plan *p;
@@ -62,8 +50,7 @@ struct child_ctx {
   sigset_t mask;          /* the task's mask, set just before exec */
 };
 
-#if defined(__x86_64__)
-#define HAVE_VM_CHILD 1
+#ifdef HAVE_VM_CHILD
 /* long corral_clone3_vm(struct clone3_args *, size_t, int (*fn)(void *), void *arg):
  * clone3; in the child (on args->stack) call fn(arg) and exit with its value; in the parent
  * return the pid or -errno. fn and arg are kept in r8/r9: the syscall instruction clobbers rcx
@@ -91,16 +78,8 @@ __asm__(
   "1:\n"
   "  ret\n"
   ".size corral_clone3_vm, .-corral_clone3_vm\n");
-__attribute__((visibility("hidden")))
-long corral_clone3_vm(struct clone3_args *args, size_t size, int (*fn)(void *), void *arg);
 #endif
 
-/* The child's code touches a stack the sanitizers know nothing about: keep it uninstrumented. */
-#if defined(__GNUC__)
-#define CHILD_CODE __attribute__((noinline, no_sanitize("address", "undefined")))
-#else
-#define CHILD_CODE
-#endif
 
 CHILD_CODE static int child_dup(int from, int to) {
   if (from != to) return dup2(from, to) < 0 ? -1 : 0;

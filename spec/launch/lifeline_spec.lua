@@ -79,40 +79,47 @@ local function wait(c)
   return c:wait()
 end
 
+-- This environment plus `extra` (NAME=value strings replacing NAME).
+local function env_with(extra)
+  local env, skip = {}, {}
+  for _, kv in ipairs(extra) do skip[kv:match("^[^=]*")] = true end
+  for k, v in pairs(core.environ()) do if not skip[k] then env[#env + 1] = k .. "=" .. v end end
+  for _, kv in ipairs(extra) do env[#env + 1] = kv end
+  return env
+end
+
+-- 50 trees under an owner started with `env`, which is SIGKILLed: none is left after 1 s.
+local function owner_killed(env)
+  local m = H.sleep_marker()
+  local c = start(script("lifeline_shell.lua", digits(m), "kill"), env and { env = env }, m)
+  assert.is_true(c:expect("ready", 1, 20))
+  assert.are.equal(100, H.count(m))
+  local t0 = core.now()
+  assert.is_true(core.kill(c.pid, "KILL"))
+  local left, took = survivors(m, t0)
+  local _, sig = wait(c)
+  assert.are.equal("KILL", sig)
+  assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+  return c
+end
+
 describe("the lifeline with 50 running 'sleep & sleep' trees", function()
   it("ends them all within 1 s of the owner's SIGKILL", function()
-    local m = H.sleep_marker()
-    local c = start(script("lifeline_shell.lua", digits(m), "kill"), nil, m)
-    assert.is_true(c:expect("ready", 1, 20))
-    assert.are.equal(100, H.count(m))
-    local t0 = core.now()
-    assert.is_true(core.kill(c.pid, "KILL"))
-    local left, took = survivors(m, t0)
-    local _, sig = wait(c)
-    assert.are.equal("KILL", sig)
-    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+    owner_killed()
+  end)
+
+  it("ends them all within 1 s of the owner's SIGKILL with the corral-watchdog program", function()
+    owner_killed(env_with { "CORRAL_WATCHDOG=program" })
   end)
 
   it("ends them all within 1 s of the owner's SIGKILL without the corral-watchdog program (a fork)", function()
-    -- an engine directory with core.so only: the lifeline forks its watchdog instead
+    -- an engine directory with core.so only: asked for the program, the lifeline forks instead
     local root = assert(io.popen("cd " .. H.root .. " && pwd")):read("l")
     local build = H.tmpdir()
     finally(function() os.execute("rm -rf " .. build) end)
     assert(os.execute(("mkdir %s/corral && ln -s %s/build/corral/core.so %s/corral/core.so")
       :format(build, root, build)))
-    local env = {}
-    for k, v in pairs(core.environ()) do if k ~= "CORRAL_BUILD" then env[#env + 1] = k .. "=" .. v end end
-    env[#env + 1] = "CORRAL_BUILD=" .. build
-    local m = H.sleep_marker()
-    local c = start(script("lifeline_shell.lua", digits(m), "kill"), { env = env }, m)
-    assert.is_true(c:expect("ready", 1, 20))
-    assert.are.equal(100, H.count(m))
-    local t0 = core.now()
-    assert.is_true(core.kill(c.pid, "KILL"))
-    local left, took = survivors(m, t0)
-    local _, sig = wait(c)
-    assert.are.equal("KILL", sig)
-    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+    owner_killed(env_with { "CORRAL_BUILD=" .. build, "CORRAL_WATCHDOG=program" })
   end)
 
   it("ends them all within 1 s of os.exit(0) with the pool still open", function()
@@ -181,6 +188,32 @@ describe("the watchdog", function()
     assert.matches("^/memfd:", fds[3])
     fds[0], fds[1], fds[2], fds[3] = nil, nil, nil, nil
     assert.are.same({}, fds)
+  end)
+
+  it("shares its owner's memory by default (no exec: its program is the owner's)", function()
+    if not io.open("/proc/self/exe") or not core.clone_watchdog then
+      pending("no /proc/self/exe to compare") return
+    end
+    local arch = assert(io.popen("uname -m")):read("l")
+    if arch ~= "x86_64" then pending("core.clone_watchdog is x86_64 only; this is " .. arch) return end
+    local pool <close> = corral.pool { executor = "exec", size = 1 }
+    assert.are.equal("ok", pool:submit { "true" }:wait().status)
+    local wd = lifeline.watchdog_pid()
+    assert.is_true(H.poll(function() return is_watchdog(wd) end, 5))
+    local function exe(pid) return assert(io.popen("readlink /proc/" .. pid .. "/exe")):read("l") end
+    assert.are.equal(exe(core.getpid()), exe(wd))
+  end)
+
+  it("ends a group its owner registered after the owner's normal end (the Lua state closed)", function()
+    -- the owner returns from its script: lua.c closes the state (core.so's dlclose included)
+    -- and only then exits; the group is no pool's, so only the watchdog can end it
+    local m = H.sleep_marker()
+    local c = start(script("lifeline_exit.lua", digits(m)), nil, m)
+    assert.is_true(c:expect("ready", 1, 20))
+    local t0 = core.now()
+    assert.are.equal(0, (wait(c)))
+    local left, took = survivors(m, t0)
+    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
   end)
 
   it("is never started by a script that starts no task", function()
