@@ -15,9 +15,10 @@ BUILD    ?= build
 SRC      := $(wildcard engine/*.c)
 OBJ      := $(patsubst engine/%.c,$(BUILD)/obj/%.o,$(SRC))
 MODULE   := $(BUILD)/corral/core.so
-# The Lua modules precompiled (scripts/luac.lua), next to core.so, where corral's loader looks
-LUASRC   := $(shell cd lua && find corral -name '*.lua')
-BYTECODE := $(BUILD)/corral/bc/.stamp
+# The Lua modules precompiled into one file (scripts/luac.lua), next to core.so, where corral's
+# loader looks
+LUASRC   := $(shell cd lua && find corral -name '*.lua' | sort)
+BYTECODE := $(BUILD)/corral/modules.pack
 WATCHDOG := $(BUILD)/corral/corral-watchdog
 
 # DEBS: what building, make test and make demo need. OPTDEBS: the parts whose specs skip, with
@@ -40,8 +41,7 @@ $(WATCHDOG): engine/bin/corral-watchdog.c
 
 $(BYTECODE): $(addprefix lua/,$(LUASRC))
 	@mkdir -p $(dir $@)
-	cd lua && $(LUA) ../scripts/luac.lua $(abspath $(dir $@)) . $(LUASRC)
-	@touch $@
+	cd lua && $(LUA) ../scripts/luac.lua $(abspath $@) . $(LUASRC)
 
 $(MODULE): $(OBJ)
 	@mkdir -p $(dir $@)
@@ -121,7 +121,7 @@ install: all
 	cd lua && find corral -name '*.lua' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LUADIR))/{} \;
 	install -m 755 $(MODULE) $(call shq,$(DESTDIR)$(LIBDIR)/corral/core.so)
 	install -m 755 $(WATCHDOG) $(call shq,$(DESTDIR)$(LIBDIR)/corral/corral-watchdog)
-	cd $(BUILD)/corral/bc && find corral -name '*.luac' -exec install -D -m 644 {} $(call shq,$(DESTDIR)$(LIBDIR))/corral/bc/{} \;
+	install -m 644 $(BYTECODE) $(call shq,$(DESTDIR)$(LIBDIR)/corral/modules.pack)
 	{ printf '#!%s\n' "$$(command -v $(call shq,$(LUA)) || echo /usr/bin/env lua5.4)"; \
 	  printf 'local luadir, libdir = [==[%s]==], [==[%s]==]\n' $(call shq,$(LUADIR)) $(call shq,$(LIBDIR)); \
 	  sed -e 1d -e '/^local luadir, libdir$$/d' scripts/corral; } > $(call shq,$(DESTDIR)$(BINDIR)/corral)

@@ -47,15 +47,18 @@ static int l_open(lua_State *L) {
   return 1;
 }
 
-/* pread(fd [, max]) -> the first max (default 4096) bytes of the file | fail, message, errno */
+/* pread(fd [, max [, offset]]) -> up to max (default 4096) bytes of the file from offset
+ * (default 0): one pread(2) | fail, message, errno */
 static int l_pread(lua_State *L) {
   int fd = (int)luaL_checkinteger(L, 1);
   lua_Integer max = luaL_optinteger(L, 2, 4096);
+  lua_Integer off = luaL_optinteger(L, 3, 0);
   luaL_argcheck(L, max > 0 && max <= (1 << 20), 2, "size out of range");
+  luaL_argcheck(L, off >= 0, 3, "offset out of range");
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, (size_t)max);
   ssize_t n;
-  do n = pread(fd, p, (size_t)max, 0);
+  do n = pread(fd, p, (size_t)max, (off_t)off);
   while (n < 0 && errno == EINTR);
   if (n < 0) return corral_oserror(L, "pread");
   luaL_pushresultsize(&b, (size_t)n);
@@ -86,8 +89,8 @@ static int l_write_file(lua_State *L) {
   return 1;
 }
 
-/* mtime(path) -> modification time in integer nanoseconds since the epoch | fail, message,
- * errno. stat(2), so a symbolic link gives its target's time (as make does). An integer, not
+/* mtime(path) -> modification time in integer nanoseconds since the epoch, size in bytes |
+ * fail, message, errno. stat(2), so a symbolic link gives its target's time (as make does). An integer, not
  * a float: a double holds today's times only to about 0.2 µs, and two writes a few hundred ns
  * apart must still compare in order. */
 static int l_mtime(lua_State *L) {
@@ -95,7 +98,8 @@ static int l_mtime(lua_State *L) {
   struct stat st;
   if (stat(path, &st) < 0) return corral_oserror(L, path);
   lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_sec * 1000000000 + (lua_Integer)st.st_mtim.tv_nsec);
-  return 1;
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  return 2;
 }
 
 static const luaL_Reg fs_funcs[] = {

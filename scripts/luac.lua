@@ -1,21 +1,28 @@
--- scripts/luac.lua OUTDIR SRCDIR FILE...: precompile Lua modules for corral's loader (see
--- lua/corral/init.lua, "precompiled modules"). Each SRCDIR/FILE (e.g. corral/pool.lua) is
--- compiled with its debug information (line numbers stay in messages) and written as
--- OUTDIR/FILE with the extension .luac. The source stays the truth: the loader takes a copy
--- only when it is as new as its source, of its source's size, and loads; the source otherwise.
+-- scripts/luac.lua OUT SRCDIR FILE...: precompile corral's Lua modules into one pack for
+-- corral's loader (lua/corral/loader.lua). Each SRCDIR/FILE (e.g. corral/pool.lua) is compiled
+-- with its debug information (line numbers stay in messages). OUT is written as:
+--   corral modules 1                     (the format's name and version)
+--   NAME SOURCE_SIZE OFFSET LENGTH       (one line per module, e.g. corral.pool)
+--   (an empty line)
+--   the modules' bytecode, end to end    (OFFSET counts from here, from 0)
+-- One file: a script reads it with one open and one read, however many modules it loads. The
+-- source stays the truth: the loader takes a module from the pack only when the pack is as new
+-- as the module's source and the source has the size recorded here.
 local out, src = arg[1], arg[2]
+local index, blobs, offset = {}, {}, 0
 for i = 3, #arg do
   local file = arg[i]
   local h = assert(io.open(src .. "/" .. file, "rb"))
   local text = assert(h:read("a"))
   h:close()
-  -- the chunk's name records the source's size (corral.loader checks it; the name is replaced
-  -- by the source's path when the copy is loaded)
-  local f = assert(load(text, "=corral source of " .. #text .. " bytes"))
-  local dest = out .. "/" .. file:gsub("%.lua$", ".luac")
-  assert(os.execute("mkdir -p '" .. dest:match("^(.*)/"):gsub("'", "'\\''") .. "'"))
-  local o = assert(io.open(dest .. ".tmp", "wb"))
-  assert(o:write(string.dump(f)))
-  assert(o:close())
-  assert(os.rename(dest .. ".tmp", dest))
+  -- the chunk's name records the source's size too; the loader replaces it by the source's path
+  local dump = string.dump(assert(load(text, "=corral source of " .. #text .. " bytes")))
+  local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+  index[#index + 1] = ("%s %d %d %d\n"):format(name, #text, offset, #dump)
+  blobs[#blobs + 1] = dump
+  offset = offset + #dump
 end
+local o = assert(io.open(out .. ".tmp", "wb"))
+assert(o:write("corral modules 1\n", table.concat(index), "\n", table.concat(blobs)))
+assert(o:close())
+assert(os.rename(out .. ".tmp", out))

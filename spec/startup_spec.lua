@@ -133,23 +133,23 @@ describe("start-up", function()
   end)
 end)
 
--- corral.loader: a corral module comes from its compiled copy beside the engine (corral/bc/)
--- when the copy is at least as new as its source, and keeps the source's name; else, and when
--- the copy is not this Lua's bytecode, from the source. A probe module in a tree of its own,
+-- corral.loader: a corral module comes from its compiled copy in the pack beside the engine
+-- (corral/modules.pack) when the pack is at least as new as its source, and keeps the source's
+-- name; else, and when the pack is not one, from the source. A probe module in a tree of its own,
 -- with the engine linked in, says which one ran.
 describe("precompiled modules", function()
   local root = assert(io.popen("cd " .. q(H.root) .. " && pwd")):read("l")
   local dir
   before_each(function()
     dir = H.tmpdir()
-    assert(os.execute(("mkdir -p %s/lua/corral %s/lib/corral/bc/corral && ln -s %s %s/lib/corral/core.so")
+    assert(os.execute(("mkdir -p %s/lua/corral %s/lib/corral && ln -s %s %s/lib/corral/core.so")
       :format(q(dir), q(dir), q(root .. "/build/corral/core.so"), q(dir))))
   end)
   after_each(function() os.execute("rm -rf " .. q(dir)) end)
 
   local function probe(body) H.spit(dir .. "/lua/corral/probe.lua", body) end
   local function compile()
-    assert(os.execute(("cd %s/lua && lua5.4 %s/scripts/luac.lua %s/lib/corral/bc . corral/probe.lua")
+    assert(os.execute(("cd %s/lua && lua5.4 %s/scripts/luac.lua %s/lib/corral/modules.pack . corral/probe.lua")
       :format(q(dir), q(root), q(dir))))
   end
   local function load_probe()
@@ -180,14 +180,14 @@ describe("precompiled modules", function()
     assert.are.same({ "source\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
   end)
 
-  it("takes the source when it is newer than the copy, or the copy is not bytecode", function()
+  it("takes the source when it is newer than the pack, or the pack is not one", function()
     probe("return { 'copy', function() end }\n")
     compile()
-    os.execute(("touch -d '2000-01-01' %s/lib/corral/bc/corral/probe.luac"):format(q(dir)))
+    os.execute(("touch -d '2000-01-01' %s/lib/corral/modules.pack"):format(q(dir)))
     probe("return { 'source', function() end }\n")
     local out, rc = load_probe()
     assert.are.same({ "source\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
-    H.spit(dir .. "/lib/corral/bc/corral/probe.luac", "return 'not bytecode', function() end\n")
+    H.spit(dir .. "/lib/corral/modules.pack", "return 'not a pack', function() end\n")
     out, rc = load_probe()
     assert.are.same({ "source\t@" .. dir .. "/lua/corral/probe.lua\n", 0 }, { out, rc })
   end)

@@ -11,12 +11,14 @@ local halt = require "corral.workflow.halt"
 local cli_args = require "corral.cli.parallel.args"
 local template = require "corral.cli.parallel.template"
 local input = require "corral.cli.parallel.input"
-local tsv = require "corral.cli.parallel.log"
-local progress = require "corral.workflow.progress"
 local sched = require "corral.cli.parallel.sched"
-local results = require "corral.cli.parallel.results"
-local meter = require "corral.cli.parallel.meter"
-local pipe = require "corral.cli.parallel.pipe"
+-- Loaded when an option asks for them (start-up is part of every run): the joblog (tsv),
+-- --results/--files, --progress/--eta, --bar, --pipe.
+local function tsv() return require "corral.cli.parallel.log" end
+local function results() return require "corral.cli.parallel.results" end
+local function meter() return require "corral.cli.parallel.meter" end
+local function progress() return require "corral.workflow.progress" end
+local function pipe() return require "corral.cli.parallel.pipe" end
 
 local M = {}
 
@@ -180,7 +182,7 @@ function Run:start(job)
   if self.nice then run = ("exec nice -n %d /bin/sh -c %s"):format(self.nice, template.quote(run)) end
   local block = job.block or self.tee
   if block then                         -- --pipe: the block is the job's stdin
-    local r, err = pipe.feed(block)
+    local r, err = pipe().feed(block)
     if not r then
       say(err)
       self.stop = "error"
@@ -411,7 +413,8 @@ function M.run(o)
     per = o.max_args or o.max_replace or o.max_lines or 1,
   }, Run)
   if self.per == 0 then self.per = 1 end                        -- -N0 still reads one
-  local res, rerr = results.new(o, inp.names)
+  local res, rerr = nil, nil
+  if o.results or o.files then res, rerr = results().new(o, inp.names) end
   if rerr then say(rerr); return 255 end
   self.results = res
   if o.tagstring then
@@ -422,17 +425,17 @@ function M.run(o)
   if o.timeout and o.timeout.pct then self.median = sched.median_timeout(o.timeout.pct) end
   if o.nice and o.nice ~= sched.niceness() then self.nice = o.nice - sched.niceness() end
   if o.retry_failed then
-    local jobs, err = tsv.failed_jobs((o.joblog:gsub("^%+", "")))
+    local jobs, err = tsv().failed_jobs((o.joblog:gsub("^%+", "")))
     if not jobs then say(err); return 255 end
     self.fixed = jobs
   end
   if o.resume or o.resume_failed then
-    local done, err = tsv.done_seqs((o.joblog:gsub("^%+", "")), o.resume_failed)
+    local done, err = tsv().done_seqs((o.joblog:gsub("^%+", "")), o.resume_failed)
     if not done then say(err); return 255 end
     self.skip = done
   end
   -- Percentages need the number of jobs: read all input first, as GNU parallel does.
-  if o.pipe and not o.tee then self.splitter = pipe.splitter(o, inp.reader) end
+  if o.pipe and not o.tee then self.splitter = pipe().splitter(o, inp.reader) end
   if o.tee then self.tee = input.read_stdin() end
   if not self.fixed and not self.splitter and ((self.halt and self.halt.percent) or o.shuf or o.xargs or o.xargs_context) then
     self:prepare()
@@ -447,7 +450,7 @@ function M.run(o)
     local path = o.joblog
     local append = path:sub(1, 1) == "+"
     if append then path = path:sub(2) end
-    local log, err = tsv.open(path, append, o.resume or o.resume_failed or o.retry_failed)
+    local log, err = tsv().open(path, append, o.resume or o.resume_failed or o.retry_failed)
     if not log then say(err); return 255 end
     self.log = log
   end
@@ -463,8 +466,8 @@ function M.run(o)
       for s in pairs(self.skip) do if s <= total then total = total - 1 end end
     end
     self.total = total
-    if o.progress or o.eta then self.bar = meter.new(o.jobs, o.eta)
-    else self.bar = progress.new({ total = total, stream = io.stderr }) end
+    if o.progress or o.eta then self.bar = meter().new(o.jobs, o.eta)
+    else self.bar = progress().new({ total = total, stream = io.stderr }) end
     if not self.bar.on then self.bar = nil end
   end
   self:loop()
