@@ -56,6 +56,8 @@ def which(prog):
 CMDS = {
     "bare": [which(LUA), "-e", ""],
     "require": [which(LUA), "-e", "require 'corral'"],
+    # the floor of any one-command script: the interpreter and one more process
+    "execute": [which(LUA), "-e", "os.execute('true')"],
     "one_lua": [which(LUA), ONE.name],
     "one_run": [CORRAL, "run", ONE.name],
     "one_inst": [INSTALLED, "run", ONE.name],
@@ -134,10 +136,13 @@ REQ = statistics.median(req_ms)
 R_ONE = ratio("one_run", "bare")
 R_PAR = ratio("par", "xargs")
 R_ONE_I = ratio("one_inst", "bare")
+R_FLOOR = ratio("execute", "bare")
+R_ONE_F = ratio("one_inst", "execute")
 R_PAR_I = ratio("par_inst", "xargs")
 rows = [
     ("`%s -e ''` (bare interpreter)" % LUA, "bare", "bare"),
     ("`%s -e 'require \"corral\"'`" % LUA, "require", "bare"),
+    ("`%s -e 'os.execute(\"true\")'` (one command, no corral)" % LUA, "execute", "bare"),
     ("`%s one.lua` (one task, no wrapper)" % LUA, "one_lua", "bare"),
     ("`scripts/corral run one.lua` (one task, checkout)", "one_run", "bare"),
     ("`corral run one.lua` (one task, installed)", "one_inst", "bare"),
@@ -170,6 +175,9 @@ absolute path.
 
 Targets: `require "corral"` ≤ 1.5 ms CPU — %s (%.2f ms); a one-task `corral run` script
 ≤ 2× the bare interpreter — %s (installed %.2f×, checkout %.2f×); `corral parallel true ::: 1`
-≤ 1× xargs — %s (installed %.2f×, checkout %.2f×).""" % (
+≤ 1× xargs — %s (installed %.2f×, checkout %.2f×).
+
+The floor of a one-task script: the bare interpreter plus one process, `os.execute("true")`,
+is %.2f× the bare interpreter here; the installed one-task `corral run` is %.2f× that floor.""" % (
     REQ, REPS, nmods, verdict(REQ <= 1.5), REQ, verdict(R_ONE_I <= 2), R_ONE_I, R_ONE,
-    verdict(R_PAR_I <= 1), R_PAR_I, R_PAR))
+    verdict(R_PAR_I <= 1), R_PAR_I, R_PAR, R_FLOOR, R_ONE_F))
