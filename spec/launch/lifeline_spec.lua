@@ -88,19 +88,23 @@ local function env_with(extra)
   return env
 end
 
--- 50 trees under an owner started with `env`, which is SIGKILLed: none is left after 1 s.
-local function owner_killed(env)
-  local m = H.sleep_marker()
-  local c = start(script("lifeline_shell.lua", digits(m), "kill"), env and { env = env }, m)
-  assert.is_true(c:expect("ready", 1, 20))
-  assert.are.equal(100, H.count(m))
+-- SIGKILL the owner c: none of the marker's processes is left after 1 s.
+local function kill_owner(c, m)
   local t0 = core.now()
   assert.is_true(core.kill(c.pid, "KILL"))
   local left, took = survivors(m, t0)
   local _, sig = wait(c)
   assert.are.equal("KILL", sig)
   assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
-  return c
+end
+
+-- 50 trees under an owner started with `env`, which is SIGKILLed: none is left after 1 s.
+local function owner_killed(env)
+  local m = H.sleep_marker()
+  local c = start(script("lifeline_shell.lua", digits(m), "kill"), env and { env = env }, m)
+  assert.is_true(c:expect("ready", 1, 20))
+  assert.are.equal(100, H.count(m))
+  kill_owner(c, m)
 end
 
 describe("the lifeline with 50 running 'sleep & sleep' trees", function()
@@ -149,12 +153,7 @@ describe("the lifeline with 50 running 'sleep & sleep' trees", function()
     end, 5))
     assert.are_not.equal(first, second)
     assert.are.equal(false, (core.reap(c.pidfd)))       -- the owner lives on, still churning
-    local t0 = core.now()
-    assert.is_true(core.kill(c.pid, "KILL"))
-    local left, took = survivors(m, t0)
-    local _, sig = wait(c)
-    assert.are.equal("KILL", sig)
-    assert.are.equal(0, left, ("%d survivors after %.3f s"):format(left, took))
+    kill_owner(c, m)
   end)
 end)
 
