@@ -102,9 +102,78 @@ static int l_mtime(lua_State *L) {
   return 2;
 }
 
+/* loadpacked(fd, offset, length, source, was) -> function | fail, message
+ * The precompiled chunk at offset (length bytes) of the pack fd (corral.loader), loaded as if
+ * compiled from `source` (the chunk name its functions report, "@path"): the main function's
+ * source name in the dump is replaced on the way into lua_load, without a copy of the dump as
+ * a Lua string. Fails, loading nothing, when the name in the dump is not `was` (the pack's
+ * record of which source it was compiled from) or the bytes are not this Lua's bytecode. */
+#define DUMP_PREFIX 32            /* Lua 5.4's dump header (31 bytes) and the upvalue count */
+
+struct pieces { const char *p[3]; size_t n[3]; int i; };
+
+static const char *pieces_reader(lua_State *L, void *ud, size_t *size) {
+  (void)L;
+  struct pieces *r = ud;
+  while (r->i < 3 && r->n[r->i] == 0) r->i++;
+  if (r->i == 3) { *size = 0; return NULL; }
+  *size = r->n[r->i];
+  return r->p[r->i++];
+}
+
+static int l_loadpacked(lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  lua_Integer off = luaL_checkinteger(L, 2), len = luaL_checkinteger(L, 3);
+  size_t nsrc, nwas;
+  const char *src = luaL_checklstring(L, 4, &nsrc);
+  const char *was = luaL_checklstring(L, 5, &nwas);
+  luaL_argcheck(L, off >= 0, 2, "offset out of range");
+  luaL_argcheck(L, len > DUMP_PREFIX && len <= (1 << 24), 3, "length out of range");
+  char *buf = lua_newuserdatauv(L, (size_t)len, 0);    /* collected with the call's stack */
+  size_t got = 0;
+  while (got < (size_t)len) {
+    ssize_t n = pread(fd, buf + got, (size_t)len - got, (off_t)off + (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return corral_oserror(L, "pread");
+    if (n == 0) { luaL_pushfail(L); lua_pushliteral(L, "pack: short read"); return 2; }
+    got += (size_t)n;
+  }
+  /* the old name: Lua's size varint (7 bits a byte, the last byte has 0x80), size + 1 bytes */
+  size_t i = DUMP_PREFIX, old = 0;
+  for (;;) {
+    if (i >= (size_t)len || old > ((size_t)1 << 24)) { luaL_pushfail(L); lua_pushliteral(L, "pack: bad dump"); return 2; }
+    unsigned char b = (unsigned char)buf[i++];
+    old = (old << 7) | (b & 0x7f);
+    if (b & 0x80) break;
+  }
+  size_t oldlen = old > 0 ? old - 1 : 0;
+  if (oldlen != nwas || i + oldlen > (size_t)len || memcmp(buf + i, was, nwas) != 0) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "pack: compiled from another source");
+    return 2;
+  }
+  /* the new name: its varint, then the bytes */
+  char name[16 + 4096];
+  if (nsrc > 4096) return luaL_argerror(L, 4, "name too long");
+  unsigned char v[16];
+  size_t nv = 0, x = nsrc + 1;
+  do { v[nv++] = x & 0x7f; x >>= 7; } while (x > 0);
+  size_t k = 0;
+  while (nv > 1) name[k++] = (char)v[--nv];     /* the high groups first */
+  name[k++] = (char)(v[0] | 0x80);               /* the last one marked */
+  memcpy(name + k, src, nsrc);
+  struct pieces r = { { buf, name, buf + i + oldlen }, { DUMP_PREFIX, k + nsrc, (size_t)len - i - oldlen }, 0 };
+  if (lua_load(L, pieces_reader, &r, src, "b") != LUA_OK) {
+    luaL_pushfail(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  return 1;
+}
+
 static const luaL_Reg fs_funcs[] = {
   {"mkdir", l_mkdir}, {"rmdir", l_rmdir}, {"open", l_open}, {"pread", l_pread},
-  {"write_file", l_write_file}, {"mtime", l_mtime},
+  {"write_file", l_write_file}, {"mtime", l_mtime}, {"loadpacked", l_loadpacked},
   {NULL, NULL}
 };
 

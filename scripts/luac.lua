@@ -2,12 +2,12 @@
 -- corral's loader (lua/corral/loader.lua). Each SRCDIR/FILE (e.g. corral/pool.lua) is compiled
 -- with its debug information (line numbers stay in messages). OUT is written as:
 --   corral modules 1                     (the format's name and version)
---   NAME SOURCE_SIZE OFFSET LENGTH       (one line per module, e.g. corral.pool)
+--   NAME OFFSET LENGTH                   (one line per module, e.g. corral.pool)
 --   (an empty line)
 --   the modules' bytecode, end to end    (OFFSET counts from here, from 0)
--- One file: a script reads it with one open and one read, however many modules it loads. The
+-- One file: a script opens it once and reads each module it loads with one pread. The
 -- source stays the truth: the loader takes a module from the pack only when the pack is as new
--- as the module's source and the source has the size recorded here.
+-- as the module's source and the source has the size the chunk's name records.
 local out, src = arg[1], arg[2]
 local index, blobs, offset = {}, {}, 0
 for i = 3, #arg do
@@ -18,7 +18,7 @@ for i = 3, #arg do
   -- the chunk's name records the source's size too; the loader replaces it by the source's path
   local dump = string.dump(assert(load(text, "=corral source of " .. #text .. " bytes")))
   local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
-  index[#index + 1] = ("%s %d %d %d\n"):format(name, #text, offset, #dump)
+  index[#index + 1] = ("%s %d %d\n"):format(name, offset, #dump)
   blobs[#blobs + 1] = dump
   offset = offset + #dump
 end

@@ -1,56 +1,27 @@
 -- corral.loader: corral's modules precompiled. `make` and `make install` put every module
 -- compiled (scripts/luac.lua, debug information kept) in one file, corral/modules.pack beside
 -- the engine, corral/core.so; it is opened once, at the first corral module a script loads,
--- and each module is then one read (instead of a file of its own to find, open and read). install() puts a searcher before
--- Lua's own that, for a corral.* module, takes its bytecode from the pack when the pack is at
--- least as new as the module's source and was compiled from a source of the same size;
--- otherwise (no pack, an older one, one of another source, another Lua's format) it has
--- nothing to say and Lua loads the source as always. The source stays the truth. A loaded copy is given the source's chunk name, so messages, line
--- numbers and corral.errors.internal read the same either way. Compiling is most of what a
--- short script spends in corral (docs/benchmarks.md, F).
+-- and each module is then one read (core.loadpacked) instead of a file of its own to find,
+-- open and read. install() puts a searcher before Lua's own that, for a corral.* module,
+-- takes its bytecode from the pack when the pack is at least as new as the module's source
+-- and was compiled from a source of the same size; otherwise (no pack, an older one, one of
+-- another source, another Lua's format) it has nothing to say and Lua loads the source as
+-- always. The source stays the truth. A loaded copy is given the source's chunk name, so
+-- messages, line numbers and corral.errors.internal read the same either way. Compiling is
+-- most of what a short script spends in corral (docs/benchmarks.md, F).
 local core = require "corral.core"
 
 local M = {}
 
-local HEADER = string.dump(function() end):sub(1, 31)  -- this Lua's: signature, format, sizes
-local PREFIX = 33             -- after the header and the upvalue count: the main source's size
-
--- Lua's varint for a string of n bytes (lundump.c loadSize: 7 bits a byte, the last has 0x80).
-local function size(n)
-  local out = { (n & 0x7f) | 0x80 }
-  n = n >> 7
-  while n > 0 do
-    table.insert(out, 1, n & 0x7f)
-    n = n >> 7
-  end
-  return string.char(table.unpack(out))
-end
-
--- The dump `data` with its main function's source name replaced by `name` (nested functions
--- name no source of their own: they share their parent's).
--- Also returns the name it had.
-local function renamed(data, name)
-  local i, old = PREFIX, 0
-  while true do
-    local b = data:byte(i)
-    if not b then return nil end
-    old = (old << 7) | (b & 0x7f)
-    if b >= 0x80 then break end
-    i = i + 1
-  end
-  local rest = i + 1 + (old > 0 and old - 1 or 0)
-  return data:sub(1, PREFIX - 1) .. size(#name + 1) .. name .. data:sub(rest), data:sub(i + 1, rest - 1)
-end
-
--- The pack's index: module name -> { source size, offset, length }, and where its bytecode
--- starts; nil when it is not a pack of this format.
+-- The pack's index: module name -> { offset, length }, and where its bytecode starts; nil
+-- when it is not a pack of this format.
 local function parse(data)
   if data:sub(1, 17) ~= "corral modules 1\n" then return nil end
   local index, pos = {}, 18
   while true do
-    local name, size, off, len, nxt = data:match("^(%S+) (%d+) (%d+) (%d+)\n()", pos)
+    local name, off, len, nxt = data:match("^(%S+) (%d+) (%d+)\n()", pos)
     if not name then break end
-    index[name] = { tonumber(size), tonumber(off), tonumber(len) }
+    index[name] = { tonumber(off), tonumber(len) }
     pos = nxt
   end
   if data:sub(pos, pos) ~= "\n" then return nil end
@@ -84,16 +55,13 @@ local function searcher(path, name)
   if not e then return nil end
   local src = package.searchpath(name, package.path)
   if not src then return nil end
+  -- as new as its source, and compiled from a source of this size (the name the copy was
+  -- compiled under says): another checkout's copy of the module, newer but different, is not
+  -- taken for this one
   local t, size = core.mtime(src)
-  -- as new as its source, and compiled from a source of this size: another checkout's copy of
-  -- the module, newer but different, is not taken for this one
-  if not t or t > pack.mtime or size ~= e[1] then return nil end
-  local data = core.pread(pack.fd, e[3], pack.base + e[2])
-  if not data or #data ~= e[3] or data:sub(1, 31) ~= HEADER then return nil end
-  local was
-  data, was = renamed(data, "@" .. src)
-  if was ~= "=corral source of " .. size .. " bytes" then return nil end
-  local chunk = data and load(data, "@" .. src, "b")
+  if not t or t > pack.mtime then return nil end
+  local chunk = core.loadpacked(pack.fd, pack.base + e[1], e[2], "@" .. src,
+                                 "=corral source of " .. size .. " bytes")
   if not chunk then return nil end
   return chunk, src
 end
