@@ -22,8 +22,10 @@
 -- and fork_worker closes them in forked workers. The watchdog's pidfd is watched by the loop:
 -- a watchdog that died is reaped and replaced (the slots still hold the set). When a
 -- replacement dies within a second of its start too (a broken install), a warning goes to
--- stderr and the lifeline stays off. Nothing waits for the watchdog: once this process is
--- gone, init (or the nearest subreaper) reaps it. It is no pool's process group.
+-- stderr and the lifeline stays off. When the Lua state closes with no group registered
+-- (every pool closed) the watchdog is told to go and reaped first (close()); else nothing
+-- waits for it: once this process is gone, init (or the nearest subreaper) reaps it. It is no
+-- pool's process group.
 --
 -- Fork safety: the state belongs to the pid that started it. In a child forked from this Lua
 -- state (core.getpid() differs) the lifeline counts as not started, and the parent's fd
@@ -138,6 +140,10 @@ function start(retry)
   end
   st = { pid = pid, pidfd = pidfd, wfd = wfd, started_at = core.now(), retry = retry }
   loop.watch(pidfd, on_watchdog_end)
+  -- When the Lua state closes (a script's normal end) with nothing registered, the watchdog
+  -- goes first: no process of this script's outlives its exit. (Made after the first pool,
+  -- so finalized before it and before the loop.)
+  if not M.at_close then M.at_close = setmetatable({}, { __gc = function() pcall(M.close) end }) end
 end
 
 -- In a forked child everything inherited describes the parent's lifeline: forget it.
