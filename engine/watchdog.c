@@ -1,30 +1,26 @@
-/* watchdog: the lifeline's far end (corral.launch.lifeline) started from this process, without
- * an exec: clone_watchdog (x86_64) and fork_watchdog (where that is refused, and the program
- * corral-watchdog, engine/bin/corral-watchdog.c, is not beside core.so).
+/* watchdog: ways to start the lifeline's far end (corral.launch.lifeline, the program
+ * corral-watchdog of engine/bin/corral-watchdog.c) that posix_spawn does not give.
  *
- * clone_watchdog(rfd, slots_fd[, argv]) -> pid, pidfd | fail, msg, errno
+ * clone_watchdog(rfd, slots_fd, argv) -> pid, pidfd | fail, msg, errno      (x86_64)
  *
- * The watchdog as a child that shares this process's memory (clone3 with CLONE_VM, without
- * CLONE_VFORK), running C on a stack of its own: no page tables copied, nothing exec'd, so it
- * costs the owner about what a thread costs (docs/benchmarks.md, F), where the program's
- * posix_spawn cost an exec and a fork's child a copy of the owner's page tables. It does what
- * corral-watchdog does, from the same fds (rfd as stdin, /dev/null as stdout, slots_fd as fd
- * 3, every other fd closed), in its own session, named corral-watchdog, with INT, TERM and
- * HUP blocked and every other signal at its default; when the slots hold a value only the Lua
- * side handles, it execs argv (corral.launch.watchdog's, its first word searched in PATH)
- * with fd 3 still the slots. Sharing memory with a running Lua state has rules, kept here:
- *  - the child makes raw system calls only (no libc: glibc's wrappers write errno, which is
- *    the owner's thread-local errno here, and the owner runs on);
- *  - it never runs the owner's signal handlers: every signal is blocked across the clone and
+ * Starts the program argv[1] (an absolute path) as the watchdog without waiting for its exec:
+ * posix_spawn's child shares the caller's memory and suspends the caller until the exec is
+ * done (CLONE_VFORK), which on a first task is the whole cost of the lifeline to a short
+ * script (docs/benchmarks.md, F); this child shares the memory too (clone3 with CLONE_VM, so
+ * no page tables are copied) but not the wait, and execs on its own while the caller goes on.
+ * It sets itself up as the watchdog first: its own session, every disposition at its default,
+ * INT, TERM and HUP blocked (the program keeps them so), rfd as stdin, /dev/null as stdout,
+ * stderr kept, slots_fd as fd 3 and every other fd closed (the caller's write end of the
+ * pipe above all). Until its exec it runs beside a live Lua state in the same memory, so:
+ *  - it makes raw system calls only (no libc: glibc's wrappers write errno, which is the
+ *    caller's thread-local errno here, and the caller runs on);
+ *  - it never runs the caller's signal handlers: every signal is blocked across the clone and
  *    the child sets every disposition to default first;
- *  - its stack and argv live in a mapping of their own that is never unmapped (the child may
- *    outlive the owner's Lua state; a replaced watchdog leaves its 68 KiB behind), and core.so
- *    is linked -z nodelete: lua_close's dlclose must not unmap the code the child runs in;
- *  - once the owner is gone the memory is the child's alone (the kernel keeps it while the
- *    child lives); it reads the slots through fd 3, never through the owner's mapping.
- *
- * fork_watchdog(rfd, slots_fd) -> 0 in the child, once the owner is gone | pid, pidfd here |
- * fail, msg, errno
+ *  - its stack and argv live in a mapping of their own, which is never unmapped (the caller
+ *    cannot tell when the exec is done; each start leaves its 20 KiB behind), and core.so is
+ *    linked -z nodelete so that no dlclose unmaps the code it runs.
+ * An exec that fails ends the child with code 127 (the lifeline sees its watchdog die). Once
+ * exec'd it is the program, with memory, a command line and an OOM score of its own.
  *
  * fork_watchdog(rfd, slots_fd) -> 0 in the child, once the owner is gone | pid, pidfd here |
  * fail, msg, errno
@@ -129,45 +125,13 @@ rsys(long n, long a, long b, long c, long d, long e, long f) {
 
 struct wd_ctx {
   int rfd, slots_fd;
-  char **argv;           /* NULL, or the Lua side's argv, in this mapping */
+  char **argv;           /* the program and its arguments, in this mapping */
 };
 
-#define WD_STACK (64 * 1024)
+#define WD_STACK (16 * 1024)
 
-CHILD_CODE NO_SSP static double wd_now(void) {
-  struct timespec ts = { 0, 0 };
-  SYS2(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* execve argv, its first word searched in environ's PATH when it has no slash. */
-CHILD_CODE NO_SSP static void wd_exec(char **argv) {
-  const char *name = argv[0], *path = "/usr/local/bin:/usr/bin:/bin";
-  int slash = 0;
-  size_t nlen = 0;
-  for (const char *q = name; *q; q++, nlen++) slash |= *q == '/';
-  if (slash) { SYS3(SYS_execve, name, argv, environ); return; }
-  for (char **e = environ; e && *e; e++) {
-    const char *v = *e;
-    if (v[0] == 'P' && v[1] == 'A' && v[2] == 'T' && v[3] == 'H' && v[4] == '=') { path = v + 5; break; }
-  }
-  char buf[4096];
-  while (*path) {
-    size_t n = 0;
-    while (path[n] && path[n] != ':') n++;
-    if (n > 0 && n + 1 + nlen < sizeof buf) {
-      size_t k = 0;
-      for (size_t i = 0; i < n; i++) buf[k++] = path[i];
-      buf[k++] = '/';
-      for (size_t i = 0; i <= nlen; i++) buf[k++] = name[i];
-      SYS3(SYS_execve, buf, argv, environ);
-    }
-    path += n;
-    if (*path == ':') path++;
-  }
-}
-
-/* The watchdog's life; exits 0, or 71 when it could not be set up, 127 when the exec failed. */
+/* The child: set up as the watchdog, then exec the program; exits 71 when it could not be
+ * set up, 127 when the exec failed. */
 CHILD_CODE NO_SSP static int wd_main(void *arg) {
   struct wd_ctx *c = arg;
   struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } ksa = { 0, 0, 0, 0 };
@@ -176,7 +140,6 @@ CHILD_CODE NO_SSP static int wd_main(void *arg) {
   unsigned long held = (1UL << (SIGINT - 1)) | (1UL << (SIGTERM - 1)) | (1UL << (SIGHUP - 1));
   if (SYS4(SYS_rt_sigprocmask, SIG_SETMASK, &held, 0, 8) < 0) return 71;
   if (SYS0(SYS_setsid) < 0) return 71;
-  SYS2(SYS_prctl, PR_SET_NAME, "corral-watchdog");
   /* out of the way of the targets 0, 1 and 3 first, then into place */
   long r = SYS3(SYS_fcntl, c->rfd, F_DUPFD_CLOEXEC, 4), s = SYS3(SYS_fcntl, c->slots_fd, F_DUPFD_CLOEXEC, 4);
   long null = SYS4(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY | O_CLOEXEC, 0);
@@ -184,47 +147,8 @@ CHILD_CODE NO_SSP static int wd_main(void *arg) {
   if (r < 0 || s < 0 || null < 0) return 71;
   if (SYS2(SYS_dup2, r, 0) < 0 || SYS2(SYS_dup2, null, 1) < 0 || SYS2(SYS_dup2, s, 3) < 0) return 71;
   if (SYS3(SYS_close_range, 4, ~0U, 0) < 0) return 71;   /* the owner's write end above all */
-  long fl = SYS2(SYS_fcntl, 0, F_GETFL);                 /* core.pipe's ends are non-blocking */
-  if (fl < 0 || SYS3(SYS_fcntl, 0, F_SETFL, fl & ~O_NONBLOCK) < 0) return 71;
-  char buf[64];
-  for (;;) {                      /* nobody writes: EOF (or an error) means the owner is gone */
-    long n = SYS3(SYS_read, 0, buf, sizeof buf);
-    if (n == 0 || (n < 0 && n != -EINTR)) break;
-  }
-  /* The owner is gone: the slots, read through fd 3 into a private copy. */
-  struct stat st;
-  if (SYS2(SYS_fstat, 3, &st) < 0) return 71;
-  if (st.st_size <= 0) return 0;
-  long m = SYS6(SYS_mmap, 0, st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, 3, 0);
-  if (m < 0 && m > -4096) return 71;
-  int32_t *v = (int32_t *)m;
-  size_t n = 0, total = (size_t)st.st_size / sizeof *v;
-  int lua = 0;
-  for (size_t i = 0; i < total; i++) {
-    if (v[i] > 1) v[n++] = v[i];
-    else if (v[i] < 0) lua = 1;
-  }
-  /* kill's errors are not checked: a group already gone is what we want */
-  for (size_t i = 0; i < n; i++) {
-    SYS2(SYS_kill, -(long)v[i], SIGTERM);
-    SYS2(SYS_kill, -(long)v[i], SIGCONT);   /* a stopped group acts on TERM only once continued */
-  }
-  double deadline = wd_now() + 0.2;
-  size_t left = n;
-  while (left > 0 && wd_now() < deadline) {
-    struct timespec tick = { 0, 5000000 };
-    SYS2(SYS_nanosleep, &tick, 0);
-    size_t k = 0;
-    for (size_t i = 0; i < left; i++)
-      if (SYS2(SYS_kill, -(long)v[i], 0) == 0) v[k++] = v[i];
-    left = k;
-  }
-  for (size_t i = 0; i < left; i++) SYS2(SYS_kill, -(long)v[i], SIGKILL);
-  if (lua && c->argv) {
-    wd_exec(c->argv);
-    return 127;
-  }
-  return 0;
+  SYS3(SYS_execve, c->argv[0], c->argv, environ);
+  return 127;
 }
 
 static int l_clone_watchdog(lua_State *L) {
@@ -232,11 +156,11 @@ static int l_clone_watchdog(lua_State *L) {
   int slots_fd = (int)luaL_checkinteger(L, 2);
   luaL_argcheck(L, rfd >= 0, 1, "fd expected");
   luaL_argcheck(L, slots_fd >= 0, 2, "fd expected");
-  int argc = 0;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  int argc = (int)luaL_len(L, 3);
   size_t strings = 0;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    argc = (int)luaL_len(L, 3);
+  luaL_argcheck(L, argc >= 1, 3, "the program's argv expected");
+  {
     for (int i = 1; i <= argc; i++) {
       lua_geti(L, 3, i);
       size_t len;
@@ -256,8 +180,7 @@ static int l_clone_watchdog(lua_State *L) {
   struct wd_ctx *c = (struct wd_ctx *)(map + WD_STACK);
   c->rfd = rfd;
   c->slots_fd = slots_fd;
-  c->argv = NULL;
-  if (argc > 0) {
+  {
     c->argv = (char **)(c + 1);
     char *str = (char *)(c->argv + argc + 1);
     for (int i = 1; i <= argc; i++) {

@@ -112,18 +112,18 @@ describe("the lifeline with 50 running 'sleep & sleep' trees", function()
     owner_killed()
   end)
 
-  it("ends them all within 1 s of the owner's SIGKILL with the corral-watchdog program", function()
-    owner_killed(env_with { "CORRAL_WATCHDOG=program" })
+  it("ends them all within 1 s of the owner's SIGKILL with the program posix_spawned", function()
+    owner_killed(env_with { "CORRAL_WATCHDOG=spawn" })
   end)
 
   it("ends them all within 1 s of the owner's SIGKILL without the corral-watchdog program (a fork)", function()
-    -- an engine directory with core.so only: asked for the program, the lifeline forks instead
+    -- an engine directory with core.so only: the lifeline forks instead
     local root = assert(io.popen("cd " .. H.root .. " && pwd")):read("l")
     local build = H.tmpdir()
     finally(function() os.execute("rm -rf " .. build) end)
     assert(os.execute(("mkdir %s/corral && ln -s %s/build/corral/core.so %s/corral/core.so")
       :format(build, root, build)))
-    owner_killed(env_with { "CORRAL_BUILD=" .. build, "CORRAL_WATCHDOG=program" })
+    owner_killed(env_with { "CORRAL_BUILD=" .. build })
   end)
 
   it("ends them all within 1 s of os.exit(0) with the pool still open", function()
@@ -190,18 +190,35 @@ describe("the watchdog", function()
     assert.are.same({}, fds)
   end)
 
-  it("shares its owner's memory by default (no exec: its program is the owner's)", function()
-    if not io.open("/proc/self/exe") or not core.clone_watchdog then
-      pending("no /proc/self/exe to compare") return
-    end
-    local arch = assert(io.popen("uname -m")):read("l")
-    if arch ~= "x86_64" then pending("core.clone_watchdog is x86_64 only; this is " .. arch) return end
+  it("is the corral-watchdog program, with a memory and an OOM score of its own", function()
+    -- (a child that shared the owner's memory would die with it: the OOM killer kills every
+    -- process sharing its victim's memory)
     local pool <close> = corral.pool { executor = "exec", size = 1 }
     assert.are.equal("ok", pool:submit { "true" }:wait().status)
     local wd = lifeline.watchdog_pid()
     assert.is_true(H.poll(function() return is_watchdog(wd) end, 5))
-    local function exe(pid) return assert(io.popen("readlink /proc/" .. pid .. "/exe")):read("l") end
-    assert.are.equal(exe(core.getpid()), exe(wd))
+    local exe = assert(io.popen("readlink /proc/" .. wd .. "/exe")):read("l")
+    assert.matches("/corral%-watchdog$", exe)
+  end)
+
+  it("core.clone_watchdog starts the program without waiting for its exec; a failed exec is code 127", function()
+    local arch = assert(io.popen("uname -m")):read("l")
+    if arch ~= "x86_64" then pending("core.clone_watchdog is x86_64 only; this is " .. arch) return end
+    local prog = package.searchpath("corral.core", package.cpath):gsub("core%.so$", "corral-watchdog")
+    local slots = assert(core.slots(4))
+    for _, case in ipairs { { prog, 0 }, { "/nonexistent/corral-watchdog", 127 } } do
+      local r, w = core.pipe()
+      local pid, pidfd = core.clone_watchdog(r, slots:fd(), { case[1] })
+      core.close(r)
+      assert.are.equal("integer", math.type(pid), tostring(pidfd))
+      if case[2] == 0 then assert.is_true(H.poll(function() return is_watchdog(pid) end, 5)) end
+      core.close(w)                              -- the owner's end: the program exits at EOF
+      local code
+      assert.is_true(H.poll(function() code = core.reap(pidfd); return code ~= false end, 5))
+      core.close(pidfd)
+      assert.are.equal(case[2], code)
+    end
+    assert.has_error(function() core.clone_watchdog(0, 0, {}) end)
   end)
 
   it("ends a group its owner registered after the owner's normal end (the Lua state closed)", function()

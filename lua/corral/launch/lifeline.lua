@@ -3,16 +3,15 @@
 --
 -- The groups live in shared memory (core.slots: int32 slots in a memfd): registering one is a
 -- store, no syscall, and wakes nobody, which matters when thousands of short tasks a second
--- each add and remove a group. The first add starts a watchdog, named corral-watchdog, the
--- first of these that works: a child sharing this process's memory (core.clone_watchdog: no
--- exec, no page tables copied; x86_64), the small program corral-watchdog beside the engine
--- (engine/bin/corral-watchdog.c), a fork of this process (core.fork_watchdog). Each execs
--- corral.launch.watchdog in lua5.4 only for what needs Lua (task cgroups, Slurm jobs).
--- CORRAL_WATCHDOG=program or =fork starts at the second or the third (the specs use it; a
--- tool that cannot follow a memory-sharing child, such as valgrind, is refused the first and
--- gets the second anyway). It runs in its own session (so a terminal's Ctrl-C and hangup never reach
--- it), holding the memfd as fd 3 and, as stdin, the read end of a pipe whose only write end is
--- here.
+-- each add and remove a group. The first add starts a watchdog: the small program
+-- corral-watchdog beside the engine (engine/bin/corral-watchdog.c; it execs
+-- corral.launch.watchdog in lua5.4 only for what needs Lua: task cgroups, Slurm jobs), started
+-- without waiting for its exec (core.clone_watchdog, x86_64; else, or refused, as by
+-- posix_spawn, which waits), or where the program is missing a fork of this process
+-- (core.fork_watchdog, no exec, also named corral-watchdog). CORRAL_WATCHDOG=spawn or =fork
+-- picks the second or the third way (the specs use it). It runs in its own session (so a
+-- terminal's Ctrl-C and hangup never reach it), holding the memfd as fd 3 and, as stdin, the
+-- read end of a pipe whose only write end is here.
 -- Nothing is ever written to that pipe: the watchdog sleeps in read() until the kernel closes
 -- the write end, which happens exactly when this process ends, however it ends. Then it reads
 -- the slots and ends every group still registered (TERM and CONT, up to 200 ms, then KILL).
@@ -113,15 +112,15 @@ function start(retry)
   end
   local pid, pidfd
   local how = os.getenv("CORRAL_WATCHDOG")
-  if how ~= "program" and how ~= "fork" then
-    pid, pidfd = core.clone_watchdog(rfd, slots:fd(), luacmd().argv(nil, "corral.launch.watchdog", 3, owner))
-  end
-  if not pid and how ~= "fork" and helper_path() then
+  if how ~= "fork" and helper_path() then
     local argv = luacmd().argv(nil, "corral.launch.watchdog", 3, owner)
     table.insert(argv, 1, helper_path())
-    pid, pidfd = core.spawn { argv = argv, setsid = true, stdin = rfd, stdout = "null",
-                              stderr = "inherit", fds = { [3] = slots:fd() } }
-  elseif not pid then
+    if how ~= "spawn" then pid, pidfd = core.clone_watchdog(rfd, slots:fd(), argv) end
+    if not pid then
+      pid, pidfd = core.spawn { argv = argv, setsid = true, stdin = rfd, stdout = "null",
+                                stderr = "inherit", fds = { [3] = slots:fd() } }
+    end
+  else
     pid, pidfd = core.fork_watchdog(rfd, slots:fd())
   end
   if pid == 0 then
