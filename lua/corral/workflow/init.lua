@@ -388,7 +388,7 @@ function Workflow:run()
     return report                        -- not a tail call: show() names the script's line
   end
   if o.joblog then
-    local log, err = joblog.open(o.joblog)
+    local log, err = joblog.open(o.joblog, { buffered = true })   -- written once a loop turn
     if not log then error(err, 2) end
     self.log = log
   end
