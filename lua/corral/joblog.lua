@@ -88,14 +88,19 @@ local function tail(s)
   return s
 end
 
--- The outcome fields are copied in one table constructor (the row is allocated at its size:
--- a workflow writes one per job): id, name, status, code, signal, error, pid, host, attempt,
--- start, duration, rusage, and the tails of stdout and stderr.
+-- The outcome fields go to one row table refilled for every record (cjson.encode keeps
+-- nothing of it; a workflow writes one per job): id, name, status, code, signal, error, pid,
+-- host, attempt, start, duration, rusage, the tails of stdout and stderr, values; then the
+-- extra fields, taken out again after.
+local row = { id = nil, name = nil, status = nil, code = nil, signal = nil, error = nil,
+              pid = nil, host = nil, attempt = nil, start = nil, duration = nil, rusage = nil,
+              stdout = nil, stderr = nil, values = nil, hash = nil, after = nil, cpus = nil,
+              memory = nil }
 function Log:write(r, extra)
-  local row = { id = r.id, name = r.name, status = r.status, code = r.code, signal = r.signal,
-                error = r.error, pid = r.pid, host = r.host, attempt = r.attempt, start = r.start,
-                duration = r.duration, rusage = r.rusage, stdout = tail(r.stdout),
-                stderr = tail(r.stderr), values = nil }
+  row.id, row.name, row.status, row.code, row.signal = r.id, r.name, r.status, r.code, r.signal
+  row.error, row.pid, row.host, row.attempt, row.start = r.error, r.pid, r.host, r.attempt, r.start
+  row.duration, row.rusage, row.stdout, row.stderr = r.duration, r.rusage, tail(r.stdout), tail(r.stderr)
+  row.values = nil
   local v = r.values
   if v and (v.n or 0) > 0 then          -- a JSON array, null for nil (see values())
     local a = {}
@@ -110,6 +115,7 @@ function Log:write(r, extra)
     row.stdout, row.stderr, row.error, row.values = nil, nil, tostring(r.error), nil
     line = cjson.encode(row) or "{}"
   end
+  if extra then for k in pairs(extra) do row[k] = nil end end
   put(self, line, "\n")
 end
 
@@ -123,11 +129,15 @@ end
 
 -- started(task, extra): a {"event":"start"} line for an attempt that has just started
 -- (task: the future, with id, name, attempt, start, pid).
+local start_row = { id = nil, name = nil, attempt = nil, start = nil, pid = nil, host = nil,
+                    hash = nil }           -- refilled for every start line, as row above
 function Log:started(f, extra)
-  local row = { id = f.id, name = f.name, attempt = f.attempt, start = f.start, pid = f.pid,
-                host = M.HOST, hash = nil }
-  if extra then for k, v in pairs(extra) do row[k] = v end end
-  put(self, event_line("start", row), "")
+  local sr = start_row
+  sr.id, sr.name, sr.attempt, sr.start, sr.pid, sr.host = f.id, f.name, f.attempt, f.start, f.pid, M.HOST
+  if extra then for k, v in pairs(extra) do sr[k] = v end end
+  local line = event_line("start", sr)
+  if extra then for k in pairs(extra) do sr[k] = nil end end
+  put(self, line, "")
 end
 
 -- event(row): any other event line (row.event, a string, names its kind).

@@ -64,6 +64,18 @@ describe("workflow", function()
     assert.is_nil(io.open(d .. "/ran"))
   end)
 
+  it("keeps each job's dependents its own when jobs share a first dependent", function()
+    -- x is the first dependent of p and q (one list for both); c1's edge from p must not
+    -- become an edge from q too, or q would peel c1 and hide the cycle c1 -> c2 -> c1
+    local wf = corral.workflow {}
+    wf:job("p", { shell = "true" })
+    wf:job("q", { shell = "true" })
+    wf:job("x", { shell = "true", after = { "p", "q" } })
+    wf:job("c1", { shell = "true", after = { "p", "c2" } })
+    wf:job("c2", { shell = "true", after = { "c1" } })
+    assert.has_error(function() wf:plan() end, "workflow: dependency cycle: c1 -> c2 -> c1")
+  end)
+
   it("rejects bad job definitions, naming them", function()
     local wf = corral.workflow {}
     assert.has_error(function() wf:job("a", { shell = "x", cmd = { "y" } }) end,
