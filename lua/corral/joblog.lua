@@ -1,5 +1,6 @@
 -- corral.joblog: a JSON-lines journal, one outcome record per attempt, flushed as each
--- attempt ends so a crash loses nothing that finished. lua-cjson is fine here (the journal is
+-- attempt ends so a crash loses nothing that finished (a buffered journal: by the end of the
+-- loop turn in which it ended, see open). lua-cjson is fine here (the journal is
 -- for people and tools); the wire between processes uses corral's own codec.
 --
 -- Besides outcome records the journal holds events, lines with an `event` field ("start" as
@@ -13,6 +14,8 @@ local cjson = setmetatable({}, { __index = function(t, k)
   return m[k]
 end })
 
+local loop = require "corral.loop"
+
 local M = {}
 local Log = {}
 
@@ -24,8 +27,13 @@ Log.__index = Log
 
 local TAIL = 4096   -- bytes of stdout/stderr kept in the journal
 
--- open(path) -> log | nil, message
-function M.open(path)
+-- open(path [, opts]) -> log | nil, message
+-- opts.buffered: lines are kept and written together, whole, in one write(2) before the loop
+-- next waits (corral.loop.defer), when 64 KB are waiting, and at close: a process killed
+-- mid-turn loses only the lines of that turn (a workflow writes two lines a job; on this kind
+-- of machine a write(2) costs as much as the rest of a line). Without it, each line is its
+-- own write(2).
+function M.open(path, opts)
   local fh, err = io.open(path, "a+")
   if not fh then return nil, "joblog: " .. err end
   fh:setvbuf("no")
@@ -35,7 +43,43 @@ function M.open(path)
     fh:seek("set", size - 1)
     if fh:read(1) ~= "\n" then fh:write("\n") end
   end
-  return setmetatable({ fh = fh, path = path }, Log)
+  local log = setmetatable({ fh = fh, path = path, buf = nil, nbuf = 0, bytes = 0,
+                            deferred = false, flusher = nil }, Log)
+  if opts and opts.buffered then
+    log.buf = {}
+    log.flusher = function() log.deferred = false; log:flush() end
+  end
+  return log
+end
+
+local FLUSH_AT = 65536
+
+-- put(log, line, nl): line (with nl, "\n" or "", after it) written or buffered.
+local function put(self, line, nl)
+  local buf = self.buf
+  if not buf then                       -- one write(2) per line: the file is unbuffered
+    self.fh:write(nl == "" and line or line .. nl)
+    return
+  end
+  local n = self.nbuf
+  buf[n + 1], buf[n + 2] = line, nl
+  self.nbuf = n + 2
+  self.bytes = self.bytes + #line + 1
+  if self.bytes >= FLUSH_AT then return self:flush() end
+  if not self.deferred then
+    self.deferred = true
+    loop.defer(self.flusher)
+  end
+end
+
+-- flush(): the buffered lines to the file now, in one write(2) (nothing to do unbuffered).
+function Log:flush()
+  local n = self.nbuf
+  if n == 0 or not self.fh then return end
+  local buf = self.buf
+  self.fh:write(table.concat(buf, "", 1, n))
+  for i = 1, n do buf[i] = nil end
+  self.nbuf, self.bytes = 0, 0
 end
 
 local function tail(s)
@@ -44,14 +88,19 @@ local function tail(s)
   return s
 end
 
--- The outcome fields are copied in one table constructor (the row is allocated at its size:
--- a workflow writes one per job): id, name, status, code, signal, error, pid, host, attempt,
--- start, duration, rusage, and the tails of stdout and stderr.
+-- The outcome fields go to one row table refilled for every record (cjson.encode keeps
+-- nothing of it; a workflow writes one per job): id, name, status, code, signal, error, pid,
+-- host, attempt, start, duration, rusage, the tails of stdout and stderr, values; then the
+-- extra fields, taken out again after.
+local row = { id = nil, name = nil, status = nil, code = nil, signal = nil, error = nil,
+              pid = nil, host = nil, attempt = nil, start = nil, duration = nil, rusage = nil,
+              stdout = nil, stderr = nil, values = nil, hash = nil, after = nil, cpus = nil,
+              memory = nil }
 function Log:write(r, extra)
-  local row = { id = r.id, name = r.name, status = r.status, code = r.code, signal = r.signal,
-                error = r.error, pid = r.pid, host = r.host, attempt = r.attempt, start = r.start,
-                duration = r.duration, rusage = r.rusage, stdout = tail(r.stdout),
-                stderr = tail(r.stderr), values = nil }
+  row.id, row.name, row.status, row.code, row.signal = r.id, r.name, r.status, r.code, r.signal
+  row.error, row.pid, row.host, row.attempt, row.start = r.error, r.pid, r.host, r.attempt, r.start
+  row.duration, row.rusage, row.stdout, row.stderr = r.duration, r.rusage, tail(r.stdout), tail(r.stderr)
+  row.values = nil
   local v = r.values
   if v and (v.n or 0) > 0 then          -- a JSON array, null for nil (see values())
     local a = {}
@@ -66,7 +115,8 @@ function Log:write(r, extra)
     row.stdout, row.stderr, row.error, row.values = nil, nil, tostring(r.error), nil
     line = cjson.encode(row) or "{}"
   end
-  self.fh:write(line .. "\n")          -- one write(2) per line: the file is unbuffered
+  if extra then for k in pairs(extra) do row[k] = nil end end
+  put(self, line, "\n")
 end
 
 -- Event lines begin with their `event` key, so a reader of outcomes (M.read) knows one by its
@@ -79,28 +129,36 @@ end
 
 -- started(task, extra): a {"event":"start"} line for an attempt that has just started
 -- (task: the future, with id, name, attempt, start, pid).
+local start_row = { id = nil, name = nil, attempt = nil, start = nil, pid = nil, host = nil,
+                    hash = nil }           -- refilled for every start line, as row above
 function Log:started(f, extra)
-  local row = { id = f.id, name = f.name, attempt = f.attempt, start = f.start, pid = f.pid,
-                host = M.HOST, hash = nil }
-  if extra then for k, v in pairs(extra) do row[k] = v end end
-  self.fh:write(event_line("start", row))
+  local sr = start_row
+  sr.id, sr.name, sr.attempt, sr.start, sr.pid, sr.host = f.id, f.name, f.attempt, f.start, f.pid, M.HOST
+  if extra then for k, v in pairs(extra) do sr[k] = v end end
+  local line = event_line("start", sr)
+  if extra then for k in pairs(extra) do sr[k] = nil end end
+  put(self, line, "")
 end
 
 -- event(row): any other event line (row.event, a string, names its kind).
 function Log:event(row)
   local kind = row.event
   if type(kind) ~= "string" or kind:find('[%c"\\]') then
-    self.fh:write((cjson.encode(row) or "{}") .. "\n")
+    put(self, cjson.encode(row) or "{}", "\n")
     return
   end
   local copy = {}
   for k, v in pairs(row) do if k ~= "event" then copy[k] = v end end
-  self.fh:write(event_line(kind, copy))
+  put(self, event_line(kind, copy), "")
 end
 
 function Log:close()
-  if self.fh then self.fh:close(); self.fh = nil end
+  if self.fh then self:flush(); self.fh:close(); self.fh = nil end
 end
+
+-- A buffered journal left open (a run that raised) is written out when it is collected or
+-- the Lua state closes (corral run closes it on every exit).
+function Log:__gc() self:flush() end
 
 -- values(record) -> the task's return values as a record has them ({ n = ..., ... }). JSON
 -- keeps them only roughly: numbers may come back as floats, and values JSON cannot hold

@@ -64,6 +64,35 @@ describe("workflow", function()
     assert.is_nil(io.open(d .. "/ran"))
   end)
 
+  it("keeps INT, TERM and HUP caught for the whole run: one signalfd, not one per job", function()
+    local core = require "corral.core"
+    local sigcatch, sigrelease, made, released = core.sigcatch, core.sigrelease, 0, 0
+    core.sigcatch = function(...) made = made + 1; return sigcatch(...) end   -- the real ones run
+    core.sigrelease = function(...) released = released + 1; return sigrelease(...) end
+    local ok, err = pcall(function()
+      local wf = corral.workflow { jobs = 2 }
+      for i = 1, 200 do wf:job("j" .. i, { fn = function() end, after = i > 1 and { "j" .. (i - 1) } or nil }) end
+      assert.is_true(wf:run().ok)
+    end)
+    core.sigcatch, core.sigrelease = sigcatch, sigrelease
+    assert(ok, err)
+    -- a chain: the pool is idle between any two jobs; it would give the signals back each time
+    assert.are.equal(1, made)
+    assert.are.equal(1, released)          -- and given back when the run is over
+  end)
+
+  it("keeps each job's dependents its own when jobs share a first dependent", function()
+    -- x is the first dependent of p and q (one list for both); c1's edge from p must not
+    -- become an edge from q too, or q would peel c1 and hide the cycle c1 -> c2 -> c1
+    local wf = corral.workflow {}
+    wf:job("p", { shell = "true" })
+    wf:job("q", { shell = "true" })
+    wf:job("x", { shell = "true", after = { "p", "q" } })
+    wf:job("c1", { shell = "true", after = { "p", "c2" } })
+    wf:job("c2", { shell = "true", after = { "c1" } })
+    assert.has_error(function() wf:plan() end, "workflow: dependency cycle: c1 -> c2 -> c1")
+  end)
+
   it("rejects bad job definitions, naming them", function()
     local wf = corral.workflow {}
     assert.has_error(function() wf:job("a", { shell = "x", cmd = { "y" } }) end,

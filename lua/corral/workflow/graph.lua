@@ -1,7 +1,8 @@
 -- corral.workflow.graph: a workflow's dependency graph checked and indexed in linear time.
 --
 -- check(jobs, order) raises on an unknown dependency or a cycle (naming it) and gives each job
--- that has any `dependents`, the list of jobs that name it in `after` (once per mention), which
+-- that has any `dependents`, the list of jobs that name it in `after` (once per mention; read
+-- only: one list may be several jobs'), which
 -- the scheduler walks as a job ends instead of scanning every job. No recursion: a chain of
 -- 100 000 jobs is as deep as the graph gets.
 local errors = require "corral.errors"
@@ -59,16 +60,27 @@ function M.check(jobs, order, groups)
     job.dependents = nil                 -- made for the jobs that have some: most have none
     if job.declared then expand(job, groups or {}) end
   end
-  -- in-degrees on the jobs themselves (job.indeg), not in a table keyed by 100 000 jobs
+  -- in-degrees on the jobs themselves (job.indeg), not in a table keyed by 100 000 jobs.
+  -- A job's first dependent is one list { job } shared by every job it is the first dependent
+  -- of (a gather after 100 000 jobs: one list, not 100 000), copied when a second one comes.
+  -- (a list of one may be shared, a longer one is its job's own)
   for _, job in ipairs(order) do
     local after = job.after
+    local one = nil
     for i = 1, #after do
       local d = jobs[after[i]]
       if not d then
         errors.raise(("workflow: job '%s' depends on unknown job '%s'"):format(job.name, after[i]))
       end
       local ds = d.dependents
-      if ds then ds[#ds + 1] = job else d.dependents = { job } end
+      if not ds then
+        one = one or { job }
+        d.dependents = one
+      elseif #ds == 1 then
+        d.dependents = { ds[1], job }
+      else
+        ds[#ds + 1] = job
+      end
     end
     job.indeg = #after
   end

@@ -387,8 +387,15 @@ function Workflow:run()
     local report = require("corral.workflow.dryrun").show(in_order(self, entry), 2)
     return report                        -- not a tail call: show() names the script's line
   end
+  -- INT, TERM and HUP stay caught for the whole run, not only while a pool has work: a pool
+  -- between two jobs would give them back and take them again (a signalfd and its epoll
+  -- registration made and closed, the mask set and reset: seven system calls a time, about
+  -- once per job at `jobs = 2`). The pools' handlers act on them; this one has nothing to do
+  -- (the scheduler waits only while a job runs, so a pool with work hears every signal).
+  local held = o.signals ~= false and loop.catch_signals(function() end) or nil
+  local _ <close> = held and setmetatable({}, { __close = held }) or nil
   if o.joblog then
-    local log, err = joblog.open(o.joblog)
+    local log, err = joblog.open(o.joblog, { buffered = true })   -- written once a loop turn
     if not log then error(err, 2) end
     self.log = log
   end
