@@ -51,7 +51,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,11 +116,9 @@ rsys(long n, long a, long b, long c, long d, long e, long f) {
   return ret;
 }
 #define SYS0(n) rsys(n, 0, 0, 0, 0, 0, 0)
-#define SYS1(n, a) rsys(n, (long)(a), 0, 0, 0, 0, 0)
 #define SYS2(n, a, b) rsys(n, (long)(a), (long)(b), 0, 0, 0, 0)
 #define SYS3(n, a, b, c) rsys(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define SYS4(n, a, b, c, d) rsys(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
-#define SYS6(n, a, b, c, d, e, f) rsys(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 
 struct wd_ctx {
   int rfd, slots_fd;
@@ -160,15 +157,13 @@ static int l_clone_watchdog(lua_State *L) {
   int argc = (int)luaL_len(L, 3);
   size_t strings = 0;
   luaL_argcheck(L, argc >= 1, 3, "the program's argv expected");
-  {
-    for (int i = 1; i <= argc; i++) {
-      lua_geti(L, 3, i);
-      size_t len;
-      if (!lua_isstring(L, -1)) return luaL_argerror(L, 3, "strings expected");
-      lua_tolstring(L, -1, &len);
-      strings += len + 1;
-      lua_pop(L, 1);
-    }
+  for (int i = 1; i <= argc; i++) {
+    lua_geti(L, 3, i);
+    size_t len;
+    if (!lua_isstring(L, -1)) return luaL_argerror(L, 3, "strings expected");
+    lua_tolstring(L, -1, &len);
+    strings += len + 1;
+    lua_pop(L, 1);
   }
   /* the mapping: the stack (growing down from a 16-byte aligned top, as the x86_64 ABI
    * wants at a call), then the context and argv's pointers and strings */
@@ -180,20 +175,18 @@ static int l_clone_watchdog(lua_State *L) {
   struct wd_ctx *c = (struct wd_ctx *)(map + WD_STACK);
   c->rfd = rfd;
   c->slots_fd = slots_fd;
-  {
-    c->argv = (char **)(c + 1);
-    char *str = (char *)(c->argv + argc + 1);
-    for (int i = 1; i <= argc; i++) {
-      lua_geti(L, 3, i);
-      size_t len;
-      const char *a = lua_tolstring(L, -1, &len);
-      memcpy(str, a, len + 1);
-      c->argv[i - 1] = str;
-      str += len + 1;
-      lua_pop(L, 1);
-    }
-    c->argv[argc] = NULL;
+  c->argv = (char **)(c + 1);
+  char *str = (char *)(c->argv + argc + 1);
+  for (int i = 1; i <= argc; i++) {
+    lua_geti(L, 3, i);
+    size_t len;
+    const char *a = lua_tolstring(L, -1, &len);
+    memcpy(str, a, len + 1);
+    c->argv[i - 1] = str;
+    str += len + 1;
+    lua_pop(L, 1);
   }
+  c->argv[argc] = NULL;
   int fd = -1;
   struct clone3_args ca;
   memset(&ca, 0, sizeof ca);
