@@ -99,7 +99,7 @@ BINDIR    = $(PREFIX)/bin
 # (busted's process; children are not traced). Debian's valgrind 3.19 does not know
 # pidfd_open (syscall 434), so specs that run commands to completion (spec/pool/commands_spec) are covered
 # by make asan instead. CORRAL_FUZZ_N keeps the fuzz spec short under valgrind.
-VALGRIND_SPECS := spec/engine/wire_spec.lua spec/engine/wire_fuzz_spec.lua spec/engine/core_spec.lua
+VALGRIND_SPECS := spec/engine/jsonl_spec.lua spec/engine/wire_spec.lua spec/engine/wire_fuzz_spec.lua spec/engine/core_spec.lua
 valgrind: deps
 	@scripts/deps.sh valgrind
 	@$(MAKE) --no-print-directory all

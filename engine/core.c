@@ -168,5 +168,6 @@ int luaopen_corral_core(lua_State *L) {
   corral_open_fdpass(L);
   corral_open_fs(L);
   corral_open_watchdog(L);
+  corral_open_jsonl(L);
   return 1;
 }

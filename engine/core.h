@@ -33,5 +33,6 @@ void corral_open_slots(lua_State *L);
 void corral_open_fdpass(lua_State *L);
 void corral_open_fs(lua_State *L);
 void corral_open_watchdog(lua_State *L);
+void corral_open_jsonl(lua_State *L);
 
 #endif

@@ -1,19 +1,22 @@
 -- corral.joblog: a JSON-lines journal, one outcome record per attempt, flushed as each
 -- attempt ends so a crash loses nothing that finished (a buffered journal: by the end of the
--- loop turn in which it ended, see open). lua-cjson is fine here (the journal is
--- for people and tools); the wire between processes uses corral's own codec.
+-- loop turn in which it ended, see open). JSON because the journal is for people and tools;
+-- the wire between processes uses corral's own codec. Lines are written by core.jsonl (in C,
+-- into a buffer: a workflow of 100000 jobs writes 200000 lines) and read by lua-cjson, which
+-- also writes the rare line core.jsonl refuses.
 --
 -- Besides outcome records the journal holds events, lines with an `event` field ("start" as
 -- an attempt starts, "run" as a workflow run begins), so `corral status` can see what is
 -- running. Readers of outcomes skip them: M.read does, and so does M.is_event for others.
--- lua-cjson is loaded by the first line written or read, not by whoever requires this module
--- (a workflow without a journal never needs it).
+-- lua-cjson is loaded by the first line read (or refused by core.jsonl), not by whoever
+-- requires this module.
 local cjson = setmetatable({}, { __index = function(t, k)
   local m = require "cjson.safe"
   setmetatable(t, { __index = m })
   return m[k]
 end })
 
+local core = require "corral.core"
 local loop = require "corral.loop"
 
 local M = {}
@@ -28,11 +31,14 @@ Log.__index = Log
 local TAIL = 4096   -- bytes of stdout/stderr kept in the journal
 
 -- open(path [, opts]) -> log | nil, message
--- opts.buffered: lines are kept and written together, whole, in one write(2) before the loop
--- next waits (corral.loop.defer), when 64 KB are waiting, and at close: a process killed
--- mid-turn loses only the lines of that turn (a workflow writes two lines a job; on this kind
--- of machine a write(2) costs as much as the rest of a line). Without it, each line is its
--- own write(2).
+-- Lines are encoded into a C buffer (core.jsonl: no Lua string is made for them) and written
+-- from it. Without opts.buffered, each line is its own write(2) at once. With it (a
+-- workflow's journal: two lines a job, and on this kind of machine a write(2) of them costs
+-- as much as the rest of a job's scheduling), lines wait and go together, whole, in one
+-- write(2): at the end of the loop turn that made them (corral.loop.defer: before the loop
+-- waits), or, when the last write is less than LINGER old, LINGER after it (a timer), so there
+-- is at most one write per LINGER however fast jobs end; at once when 64 KB are waiting; and
+-- at close. The file lags by at most LINGER (and a turn); a process killed loses at most that.
 function M.open(path, opts)
   local fh, err = io.open(path, "a+")
   if not fh then return nil, "joblog: " .. err end
@@ -43,43 +49,50 @@ function M.open(path, opts)
     fh:seek("set", size - 1)
     if fh:read(1) ~= "\n" then fh:write("\n") end
   end
-  local log = setmetatable({ fh = fh, path = path, buf = nil, nbuf = 0, bytes = 0,
-                            deferred = false, flusher = nil }, Log)
+  local log = setmetatable({ fh = fh, path = path, buf = core.jsonl(), buffered = false,
+                            scheduled = false, flusher = nil, written = -math.huge }, Log)
   if opts and opts.buffered then
-    log.buf = {}
-    log.flusher = function() log.deferred = false; log:flush() end
+    log.buffered = true
+    log.flusher = function() log.scheduled = false; log:flush() end
   end
   return log
 end
 
+M.LINGER = 0.002      -- seconds a buffered line may wait for others when writes come fast
 local FLUSH_AT = 65536
 
--- put(log, line, nl): line (with nl, "\n" or "", after it) written or buffered.
-local function put(self, line, nl)
-  local buf = self.buf
-  if not buf then                       -- one write(2) per line: the file is unbuffered
-    self.fh:write(nl == "" and line or line .. nl)
-    return
-  end
-  local n = self.nbuf
-  buf[n + 1], buf[n + 2] = line, nl
-  self.nbuf = n + 2
-  self.bytes = self.bytes + #line + 1
-  if self.bytes >= FLUSH_AT then return self:flush() end
-  if not self.deferred then
-    self.deferred = true
-    loop.defer(self.flusher)
-  end
+-- added(log, pending): a line went into the buffer (pending: the bytes now waiting there).
+local function added(self, pending)
+  if not self.buffered or pending >= FLUSH_AT then return self:flush() end
+  if self.scheduled then return end
+  self.scheduled = true
+  local wait = self.written + M.LINGER - loop.now()
+  if wait > 0 then loop.timer(wait, self.flusher) else loop.defer(self.flusher) end
 end
 
--- flush(): the buffered lines to the file now, in one write(2) (nothing to do unbuffered).
+-- put(log, t, event): the line of t (an event line when event names its kind), encoded here,
+-- or by lua-cjson when it holds what core.jsonl does not write (NaN, a function): nil when
+-- even that fails.
+local function put(self, t, event)
+  local pending = self.buf:object(t, event)
+  if pending then
+    added(self, pending)
+    return true
+  end
+  local line = cjson.encode(t)
+  if not line then return nil end
+  if event then
+    line = line == "{}" and '{"event":"' .. event .. '"}' or '{"event":"' .. event .. '",' .. line:sub(2)
+  end
+  added(self, self.buf:raw(line .. "\n"))
+  return true
+end
+
+-- flush(): the buffered lines to the file now, in one write(2).
 function Log:flush()
-  local n = self.nbuf
-  if n == 0 or not self.fh then return end
-  local buf = self.buf
-  self.fh:write(table.concat(buf, "", 1, n))
-  for i = 1, n do buf[i] = nil end
-  self.nbuf, self.bytes = 0, 0
+  if #self.buf == 0 or not self.fh then return end
+  self.buf:flush(self.fh)
+  if self.buffered then self.written = loop.now() end
 end
 
 local function tail(s)
@@ -88,43 +101,36 @@ local function tail(s)
   return s
 end
 
--- The outcome fields go to one row table refilled for every record (cjson.encode keeps
--- nothing of it; a workflow writes one per job): id, name, status, code, signal, error, pid,
--- host, attempt, start, duration, rusage, the tails of stdout and stderr, values; then the
--- extra fields, taken out again after.
+-- The outcome fields go to one row table refilled for every record (a workflow writes one per
+-- job): id, name, status, code, signal, error, pid, host, attempt, start, duration, rusage,
+-- the tails of stdout and stderr, values; then the extra fields, taken out again after.
 local row = { id = nil, name = nil, status = nil, code = nil, signal = nil, error = nil,
               pid = nil, host = nil, attempt = nil, start = nil, duration = nil, rusage = nil,
               stdout = nil, stderr = nil, values = nil, hash = nil, after = nil, cpus = nil,
               memory = nil }
+local values = {}              -- the values as a JSON array: null for nil (see M.values)
 function Log:write(r, extra)
   row.id, row.name, row.status, row.code, row.signal = r.id, r.name, r.status, r.code, r.signal
   row.error, row.pid, row.host, row.attempt, row.start = r.error, r.pid, r.host, r.attempt, r.start
   row.duration, row.rusage, row.stdout, row.stderr = r.duration, r.rusage, tail(r.stdout), tail(r.stderr)
   row.values = nil
   local v = r.values
-  if v and (v.n or 0) > 0 then          -- a JSON array, null for nil (see values())
-    local a = {}
-    for i = 1, v.n do
-      if v[i] == nil then a[i] = cjson.null else a[i] = v[i] end
+  local nv = v and v.n or 0
+  if nv > 0 then
+    for i = 1, nv do
+      if v[i] == nil then values[i] = cjson.null else values[i] = v[i] end
     end
-    row.values = a
+    row.values = values
   end
   if extra then for k, x in pairs(extra) do row[k] = x end end
-  local line = cjson.encode(row)
-  if not line then          -- something odd in a value: keep the facts that always encode
+  if not put(self, row) then   -- something odd in a value: keep the facts that always encode
     row.stdout, row.stderr, row.error, row.values = nil, nil, tostring(r.error), nil
-    line = cjson.encode(row) or "{}"
+    if not put(self, row) then put(self, {}) end
   end
   if extra then for k in pairs(extra) do row[k] = nil end end
-  put(self, line, "\n")
-end
-
--- Event lines begin with their `event` key, so a reader of outcomes (M.read) knows one by its
--- first bytes without decoding it. row: without `event`; the text of the rest follows.
-local function event_line(kind, row)
-  local rest = cjson.encode(row) or "{}"
-  if rest == "{}" then return '{"event":"' .. kind .. '"}\n' end
-  return '{"event":"' .. kind .. '",' .. rest:sub(2) .. "\n"
+  if nv > 0 then
+    for i = 1, nv do values[i] = nil end
+  end
 end
 
 -- started(task, extra): a {"event":"start"} line for an attempt that has just started
@@ -135,21 +141,20 @@ function Log:started(f, extra)
   local sr = start_row
   sr.id, sr.name, sr.attempt, sr.start, sr.pid, sr.host = f.id, f.name, f.attempt, f.start, f.pid, M.HOST
   if extra then for k, v in pairs(extra) do sr[k] = v end end
-  local line = event_line("start", sr)
+  put(self, sr, "start")
   if extra then for k in pairs(extra) do sr[k] = nil end end
-  put(self, line, "")
 end
 
 -- event(row): any other event line (row.event, a string, names its kind).
 function Log:event(row)
   local kind = row.event
   if type(kind) ~= "string" or kind:find('[%c"\\]') then
-    put(self, cjson.encode(row) or "{}", "\n")
+    put(self, row)
     return
   end
   local copy = {}
   for k, v in pairs(row) do if k ~= "event" then copy[k] = v end end
-  put(self, event_line(kind, copy), "")
+  put(self, copy, kind)
 end
 
 function Log:close()

@@ -79,4 +79,44 @@ describe("a workflow's journal", function()
     local report = wf:run()
     assert.is_true(report.records.a.resumed)
   end)
+
+  it("groups the lines of jobs that end less than 2 ms apart into one write; loses none", function()
+    local core = require "corral.core"
+    local methods = getmetatable(core.jsonl()).__index
+    local flush, writes = methods.flush, 0
+    methods.flush = function(...) writes = writes + 1; return flush(...) end   -- the real one runs
+    local d = H.tmpdir()
+    local journal = d .. "/j.jsonl"
+    local ok, err = pcall(function()
+      local wf = corral.workflow { jobs = 2, joblog = journal }
+      for i = 1, 400 do wf:job("j" .. i, { fn = function() end }) end
+      assert.is_true(wf:run().ok)
+    end)
+    methods.flush = flush
+    assert(ok, err)
+    local starts, ends = 0, 0
+    for line in io.lines(journal) do
+      local row = assert(cjson.decode(line))
+      if row.event == "start" then starts = starts + 1 elseif not row.event then ends = ends + 1 end
+    end
+    assert.are.same({ 400, 400 }, { starts, ends })
+    -- 800 lines: one write per turn would be 250 to 400 (a no-op job ends every ~50 µs here)
+    assert.is_true(writes < 150, writes .. " writes")
+  end)
+
+  it("writes each record's own values: a record with fewer keeps none of the one before", function()
+    local d = H.tmpdir()
+    local journal = d .. "/j.jsonl"
+    local wf = corral.workflow { jobs = 1, joblog = journal }
+    wf:job("three", { fn = function() return 1, 2, 3 end })
+    wf:job("one", { fn = function() return "x" end, after = { "three" } })
+    wf:job("none", { fn = function() end, after = { "one" } })
+    wf:job("odd", { fn = function() return 0 / 0 end, after = { "none" } })   -- NaN: not JSON
+    wf:job("after", { fn = function() return nil, 5 end, after = { "odd" } })
+    assert.is_true(wf:run().ok)
+    local got = {}
+    for _, r in ipairs(joblog.read(journal)) do got[r.name] = r.values or false end
+    assert.are.same({ three = { 1, 2, 3 }, one = { "x" }, none = false, odd = false,
+                      after = { cjson.null, 5 } }, got)
+  end)
 end)

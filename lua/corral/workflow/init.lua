@@ -477,7 +477,8 @@ function Workflow:run()
       finish(job, last)
     end
   end
-  ehead = etail + 1                        -- their dependents are all looked at just below
+  for i = 1, etail do ended[i] = nil end   -- their dependents are all looked at just below
+  ehead, etail = 1, 0
 
   -- The run's size for `corral status` (its ETA): the jobs this run has left to end.
   if self.log then
@@ -499,6 +500,7 @@ function Workflow:run()
         if not d.queued and not records[d.name] and d.after[d.p] == name then advance(d) end
       end
     end
+    ehead, etail = 1, 0                    -- (see below)
     -- Start what is ready; after a halt or an interrupt, cancel it instead.
     -- (a job waiting for a running one waits for its end: then the rule above decides)
     while rhead <= rtail do
@@ -516,6 +518,7 @@ function Workflow:run()
       ready[rhead] = nil
       rhead = rhead + 1
     end
+    if rhead > rtail then rhead, rtail = 1, 0 end   -- (see below)
     if ehead <= etail then goto continue end
     if nrunning == 0 then break end
     loop.wait_for(any_done, nil, { waiters })
@@ -529,6 +532,9 @@ function Workflow:run()
       use:give(job)
       finish(job, f.record)
     end
+    -- An emptied queue starts again at 1: its few entries stay in the table's array part (at
+    -- ever higher indices they would go to its hash part, rebuilt every few insertions).
+    dhead, dtail = 1, 0
     ::continue::
   end
 
