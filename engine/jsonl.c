@@ -4,9 +4,11 @@
  * the largest part of the journal's cost. Here a line allocates nothing in Lua.
  *
  *   core.jsonl() -> buffer
- *   buffer:object(t [, event]) -> pending bytes | nil, why
+ *   buffer:object(t [, event [, keys [, more]]]) -> pending bytes | nil, why
  *       t's fields as one line "{...}\n", `"event":"<event>"` first when given (readers know an
- *       event line by its first bytes). Nested tables: arrays (keys 1..n) or objects (string
+ *       event line by its first bytes); with keys (a list of names) only those fields of t
+ *       (raw: no __index), then every field of more, so a record goes out as it is, without
+ *       being copied into a table of the journal's fields first. Nested tables: arrays (keys 1..n) or objects (string
  *       and number keys, as lua-cjson: a number key becomes its text), at most 32 deep.
  *       Strings are escaped as JSON wants (quote, backslash, control bytes) and otherwise
  *       kept byte for byte, as lua-cjson does; numbers as lua-cjson writes them (integers in
@@ -172,29 +174,15 @@ static int is_array(lua_State *L, int idx, lua_Integer *n) {
   return count > 0 && count == max;
 }
 
-static int put_table(Enc *e, lua_State *L, int idx, int depth) {
-  if (depth > MAX_DEPTH) { e->why = "tables nested too deep (or a table holding itself)"; return -1; }
-  if (!lua_checkstack(L, 4)) { e->why = "no Lua stack left"; return -1; }
-  lua_Integer n;
-  if (is_array(L, idx, &n)) {
-    if (put(e, "[", 1) < 0) return -1;
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (i > 1 && put(e, ",", 1) < 0) return -1;
-      lua_rawgeti(L, idx, i);
-      int r = put_value(e, L, lua_gettop(L), depth + 1);
-      lua_pop(L, 1);
-      if (r < 0) return -1;
-    }
-    return put(e, "]", 1);
-  }
-  if (put(e, "{", 1) < 0) return -1;
-  int first = 1;
+/* The fields of the table at idx as an object's, "k":v separated by commas (one before the
+ * first unless *first); keys are strings or numbers (a number's text, as lua-cjson). */
+static int put_fields(Enc *e, lua_State *L, int idx, int depth, int *first) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int kt = lua_type(L, -2);
     int r = 0;
-    if (!first) r = put(e, ",", 1);
-    first = 0;
+    if (!*first) r = put(e, ",", 1);
+    *first = 0;
     if (r == 0 && kt == LUA_TSTRING) {
       size_t len;
       const char *k = lua_tolstring(L, -2, &len);
@@ -212,6 +200,26 @@ static int put_table(Enc *e, lua_State *L, int idx, int depth) {
     lua_pop(L, 1);
     if (r < 0) { lua_pop(L, 1); return -1; }
   }
+  return 0;
+}
+
+static int put_table(Enc *e, lua_State *L, int idx, int depth) {
+  if (depth > MAX_DEPTH) { e->why = "tables nested too deep (or a table holding itself)"; return -1; }
+  if (!lua_checkstack(L, 4)) { e->why = "no Lua stack left"; return -1; }
+  lua_Integer n;
+  if (is_array(L, idx, &n)) {
+    if (put(e, "[", 1) < 0) return -1;
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (i > 1 && put(e, ",", 1) < 0) return -1;
+      lua_rawgeti(L, idx, i);
+      int r = put_value(e, L, lua_gettop(L), depth + 1);
+      lua_pop(L, 1);
+      if (r < 0) return -1;
+    }
+    return put(e, "]", 1);
+  }
+  int first = 1;
+  if (put(e, "{", 1) < 0 || put_fields(e, L, idx, depth, &first) < 0) return -1;
   return put(e, "}", 1);
 }
 
@@ -250,24 +258,44 @@ static int l_object(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   size_t nev = 0;
   const char *ev = luaL_optlstring(L, 3, NULL, &nev);
-  lua_settop(L, 3);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
+  lua_settop(L, 5);
   Enc e = { b, NULL };
   size_t start = b->n;
-  int r = 0;
-  lua_Integer n;
-  if (is_array(L, 2, &n)) { e.why = "an array, not an object"; r = -1; }
-  else if (ev) {
-    r = put(&e, "{\"event\":", 9);
+  int first = 1;
+  int r = put(&e, "{", 1);
+  if (r == 0 && ev) {
+    r = put(&e, "\"event\":", 8);
     if (r == 0) r = put_string(&e, ev, nev);
-    /* the fields follow as an object's: put_table's "{" becomes the comma after the event */
-    size_t mark = b->n;
-    if (r == 0) r = put_table(&e, L, 2, 1);
-    if (r == 0 && b->n - mark == 2) { b->n = mark; r = put(&e, "}", 1); }   /* no fields */
-    else if (r == 0) b->p[mark] = ',';
-  } else {
-    r = put_table(&e, L, 2, 1);
+    first = 0;
   }
-  if (r == 0) r = put(&e, "\n", 1);
+  if (r == 0 && lua_istable(L, 4)) {        /* only these fields of t, in this order */
+    lua_Integer nk = (lua_Integer)lua_rawlen(L, 4);
+    for (lua_Integer i = 1; r == 0 && i <= nk; i++) {
+      if (lua_rawgeti(L, 4, i) != LUA_TSTRING) {
+        b->n = start;                       /* nothing of the line stays */
+        return luaL_argerror(L, 4, "field names expected");
+      }
+      size_t len;
+      const char *k = lua_tolstring(L, -1, &len);
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, 2) != LUA_TNIL) {
+        if (!first) r = put(&e, ",", 1);
+        first = 0;
+        if (r == 0) r = put_string(&e, k, len);
+        if (r == 0) r = put(&e, ":", 1);
+        if (r == 0) r = put_value(&e, L, lua_gettop(L), 1);
+      }
+      lua_pop(L, 2);
+    }
+  } else if (r == 0) {
+    lua_Integer n;
+    if (is_array(L, 2, &n)) { e.why = "an array, not an object"; r = -1; }
+    else r = put_fields(&e, L, 2, 1, &first);
+  }
+  if (r == 0 && lua_istable(L, 5)) r = put_fields(&e, L, 5, 1, &first);   /* then all of more */
+  if (r == 0) r = put(&e, "}\n", 2);
   if (r < 0) {
     b->n = start;
     luaL_pushfail(L);

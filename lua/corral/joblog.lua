@@ -109,12 +109,21 @@ local row = { id = nil, name = nil, status = nil, code = nil, signal = nil, erro
               stdout = nil, stderr = nil, values = nil, hash = nil, after = nil, cpus = nil,
               memory = nil }
 local values = {}              -- the values as a JSON array: null for nil (see M.values)
+-- The fields a record's line takes from it as they are: all of the row's but values and the
+-- output tails, which need a copy of their own.
+local KEYS = { "id", "name", "status", "code", "signal", "error", "pid", "host", "attempt",
+               "start", "duration", "rusage", "stdout", "stderr" }
+local function short(s) return s == nil or #s <= TAIL end
 function Log:write(r, extra)
+  local v = r.values
+  if (not v or (v.n or 0) == 0) and short(r.stdout) and short(r.stderr) then   -- the usual line
+    local pending = self.buf:object(r, nil, KEYS, extra)
+    if pending then return added(self, pending) end
+  end
   row.id, row.name, row.status, row.code, row.signal = r.id, r.name, r.status, r.code, r.signal
   row.error, row.pid, row.host, row.attempt, row.start = r.error, r.pid, r.host, r.attempt, r.start
   row.duration, row.rusage, row.stdout, row.stderr = r.duration, r.rusage, tail(r.stdout), tail(r.stderr)
   row.values = nil
-  local v = r.values
   local nv = v and v.n or 0
   if nv > 0 then
     for i = 1, nv do
@@ -134,15 +143,21 @@ function Log:write(r, extra)
 end
 
 -- started(task, extra): a {"event":"start"} line for an attempt that has just started
--- (task: the future, with id, name, attempt, start, pid).
-local start_row = { id = nil, name = nil, attempt = nil, start = nil, pid = nil, host = nil,
-                    hash = nil }           -- refilled for every start line, as row above
+-- (task: the future, with id, name, attempt, start, pid), with extra's fields and the host.
+local START_KEYS = { "id", "name", "attempt", "start", "pid" }
+local start_more = { host = nil }          -- refilled for every start line
 function Log:started(f, extra)
-  local sr = start_row
-  sr.id, sr.name, sr.attempt, sr.start, sr.pid, sr.host = f.id, f.name, f.attempt, f.start, f.pid, M.HOST
-  if extra then for k, v in pairs(extra) do sr[k] = v end end
-  put(self, sr, "start")
-  if extra then for k in pairs(extra) do sr[k] = nil end end
+  local more = start_more
+  more.host = M.HOST
+  if extra then for k, v in pairs(extra) do more[k] = v end end
+  if not self.buf:object(f, "start", START_KEYS, more) then   -- an extra value JSON cannot hold
+    local row = { id = f.id, name = f.name, attempt = f.attempt, start = f.start, pid = f.pid }
+    for k, x in pairs(more) do row[k] = x end
+    put(self, row, "start")
+  else
+    added(self, #self.buf)
+  end
+  if extra then for k in pairs(extra) do more[k] = nil end end
 end
 
 -- event(row): any other event line (row.event, a string, names its kind).

@@ -403,7 +403,9 @@ function Workflow:run()
   if self.halt then self.halt:set_total(#order) end
   local limit = self.limit
   local use = resources.use(self.budget)   -- the running jobs' cpus and memory
-  local records, list, counts = {}, {}, {}
+  -- records and list at their final size: filled one job at a time, they would be rehashed
+  -- (every name again) at each power of two
+  local records, list, counts = core.newtable(0, #order), core.newtable(#order, 0), {}
   local running, nrunning = {}, 0          -- future -> job
   local stopped                            -- nil | reason no new job starts
   local bar
