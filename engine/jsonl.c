@@ -8,8 +8,9 @@
  *       t's fields as one line "{...}\n", `"event":"<event>"` first when given (readers know an
  *       event line by its first bytes); with keys (a list of names) only those fields of t
  *       (raw: no __index), then every field of more, so a record goes out as it is, without
- *       being copied into a table of the journal's fields first. Nested tables: arrays (keys 1..n) or objects (string
- *       and number keys, as lua-cjson: a number key becomes its text), at most 32 deep.
+ *       being copied into a table of the journal's fields first. Nested tables: arrays (keys
+ *       1..n) or objects (string and number keys, as lua-cjson: a number key becomes its
+ *       text), at most 32 deep.
  *       Strings are escaped as JSON wants (quote, backslash, control bytes) and otherwise
  *       kept byte for byte, as lua-cjson does; numbers as lua-cjson writes them (integers in
  *       full, floats "%.14g"); a light userdata NULL (cjson.null) is null. Anything else
