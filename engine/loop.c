@@ -233,6 +233,26 @@ static int l_write(lua_State *L) {
   return 1;
 }
 
+/* send(fd, s [, offset]) -> bytes sent (0: would block) | nil, msg, errno: write on a socket
+ * with MSG_NOSIGNAL, so a peer that is gone gives EPIPE without any SIGPIPE, and without the
+ * two sigprocmask calls write() needs for that (a lua worker's task channel, one per task). */
+static int l_send(lua_State *L) {
+  int fd = checkfd(L, 1);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  lua_Integer off = luaL_optinteger(L, 3, 0);
+  luaL_argcheck(L, off >= 0 && (size_t)off <= len, 3, "offset out of range");
+  ssize_t n;
+  do n = send(fd, s + off, len - (size_t)off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN) { lua_pushinteger(L, 0); return 1; }
+    return corral_oserror(L, "send");
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 static int l_close(lua_State *L) {
   int fd = checkfd(L, 1);
   if (close(fd) < 0 && errno != EINTR) return corral_oserror(L, "close");
@@ -289,7 +309,7 @@ static const luaL_Reg loop_funcs[] = {
   {"timerfd_create", l_timerfd_create}, {"timerfd_set", l_timerfd_set},
   {"sigcatch", l_sigcatch}, {"sigread", l_sigread}, {"sigrelease", l_sigrelease},
   {"read", l_read}, {"write", l_write}, {"close", l_close},
-  {"pipe", l_pipe}, {"socketpair", l_socketpair}, {"set_blocking", l_set_blocking},
+  {"pipe", l_pipe}, {"socketpair", l_socketpair}, {"send", l_send}, {"set_blocking", l_set_blocking},
   {NULL, NULL}
 };
 

@@ -151,7 +151,9 @@ $(date -u '+%Y-%m-%d %H:%M UTC'), $((T_END - T_START)) s, corral $(git rev-parse
 no-op \`fn\` jobs, \`jobs = 2\`, with a journal, as parent CPU per job (the script's process,
 \`os.clock\`; the workers' CPU is not in it), defining the jobs included. The floor is the same
 N no-op tasks on a bare lua pool of 2 (\`pool-fan\`: kept 2 in flight, \`pool-chain\`: one after
-another, as a chain's dependencies allow). "Overhead" is the workflow's CPU minus the floor's:
+another, as a chain's dependencies allow), with INT, TERM and HUP held for the run as
+\`wf:run\` holds them (a pool alone gives them back whenever it is idle and takes them again,
+seven system calls each time, which the workflow does not pay). "Overhead" is the workflow's CPU minus the floor's:
 what scheduling, the journal (a start line and a record per job, encoded in C by
 \`core.jsonl\`, written together at most every 2 ms) and the bookkeeping cost. Resume: the fan-out again with \`resume = true\` on the journal it left, so every job is
 resumed (the journal read and matched, nothing runs). Memory: Lua heap per job after defining

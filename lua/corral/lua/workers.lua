@@ -62,7 +62,7 @@ local function flush(w)
   end
   while w.outq[1] do
     local s = w.outq[1]
-    local n = core.write(w.wfd, s, w.outoff)
+    local n = core.send(w.wfd, s, w.outoff)
     if not n then                         -- the worker is gone; its end is reported by its pidfd
       w.outq, w.outseq = {}, {}
       break
@@ -292,11 +292,12 @@ end
 
 local function new_worker(pool)
   local o = pool.opts
-  local to_r, to_w = core.pipe()
-  if not to_r then return nil, to_w end
+  -- Tasks go down a socket, not a pipe: core.send's MSG_NOSIGNAL makes a gone worker EPIPE
+  -- without blocking SIGPIPE around every write. Replies come up a pipe.
+  local to_w, to_r = core.socketpair()     -- to_w, ours, non-blocking
+  if not to_w then return nil, to_r end
   local from_r, from_w = core.pipe()
   if not from_r then core.close(to_r); core.close(to_w); return nil, from_w end
-  core.set_blocking(to_w, false)
   local w = setmetatable({ pool = pool, wfd = to_w, rfd = from_r, rbuf = "", rpos = 1,
                            outq = {}, outseq = {}, outoff = 0, written = 0, ntasks = 0, nsent = 0,
                            q = {}, qhead = 1, qtail = 0 }, Worker)
