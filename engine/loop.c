@@ -210,27 +210,40 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len) {
   return n;
 }
 
+/* The bytes to write or send: s (argument 2) from offset (argument 3); *len gets how many. */
+static const char *checkbytes(lua_State *L, size_t *len) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  lua_Integer off = luaL_optinteger(L, 3, 0);
+  luaL_argcheck(L, off >= 0 && (size_t)off <= n, 3, "offset out of range");
+  *len = n - (size_t)off;
+  return s + off;
+}
+
+/* What write and send return: the bytes taken, 0 when it would block, or the error. */
+static int written(lua_State *L, ssize_t n, const char *what) {
+  if (n < 0) {
+    if (errno == EAGAIN) { lua_pushinteger(L, 0); return 1; }
+    return corral_oserror(L, what);
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 /* write(fd, s [, offset [, sigpipe]]) -> bytes written (0: would block) | nil, msg, errno.
  * A reader that is gone gives EPIPE, unless sigpipe: then SIGPIPE as for any plain write. */
 static int l_write(lua_State *L) {
   int fd = checkfd(L, 1);
   size_t len;
-  const char *s = luaL_checklstring(L, 2, &len);
-  lua_Integer off = luaL_optinteger(L, 3, 0);
-  luaL_argcheck(L, off >= 0 && (size_t)off <= len, 3, "offset out of range");
+  const char *s = checkbytes(L, &len);
   ssize_t n;
   if (lua_toboolean(L, 4)) {  /* sigpipe: a plain write (a worker dies of its parent's end) */
-    do n = write(fd, s + off, len - (size_t)off);
+    do n = write(fd, s, len);
     while (n < 0 && errno == EINTR);
   } else {
-    n = write_nosigpipe(fd, s + off, len - (size_t)off);
+    n = write_nosigpipe(fd, s, len);
   }
-  if (n < 0) {
-    if (errno == EAGAIN) { lua_pushinteger(L, 0); return 1; }
-    return corral_oserror(L, "write");
-  }
-  lua_pushinteger(L, n);
-  return 1;
+  return written(L, n, "write");
 }
 
 /* send(fd, s [, offset]) -> bytes sent (0: would block) | nil, msg, errno: write on a socket
@@ -239,18 +252,11 @@ static int l_write(lua_State *L) {
 static int l_send(lua_State *L) {
   int fd = checkfd(L, 1);
   size_t len;
-  const char *s = luaL_checklstring(L, 2, &len);
-  lua_Integer off = luaL_optinteger(L, 3, 0);
-  luaL_argcheck(L, off >= 0 && (size_t)off <= len, 3, "offset out of range");
+  const char *s = checkbytes(L, &len);
   ssize_t n;
-  do n = send(fd, s + off, len - (size_t)off, MSG_NOSIGNAL | MSG_DONTWAIT);
+  do n = send(fd, s, len, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == EAGAIN) { lua_pushinteger(L, 0); return 1; }
-    return corral_oserror(L, "send");
-  }
-  lua_pushinteger(L, n);
-  return 1;
+  return written(L, n, "send");
 }
 
 static int l_close(lua_State *L) {
