@@ -70,21 +70,25 @@ local function added(self, pending)
   if wait > 0 then loop.timer(wait, self.flusher) else loop.defer(self.flusher) end
 end
 
--- put(log, t, event): the line of t (an event line when event names its kind), encoded here,
--- or by lua-cjson when it holds what core.jsonl does not write (NaN, a function): nil when
--- even that fails.
-local function put(self, t, event)
-  local pending = self.buf:object(t, event)
-  if pending then
-    added(self, pending)
-    return true
-  end
+-- put_cjson(log, t, event): the line of t by lua-cjson, for what core.jsonl refused: nil when
+-- lua-cjson cannot either.
+local function put_cjson(self, t, event)
   local line = cjson.encode(t)
   if not line then return nil end
   if event then
     line = line == "{}" and '{"event":"' .. event .. '"}' or '{"event":"' .. event .. '",' .. line:sub(2)
   end
   added(self, self.buf:raw(line .. "\n"))
+  return true
+end
+
+-- put(log, t, event): the line of t (an event line when event names its kind), encoded here,
+-- or by lua-cjson when it holds what core.jsonl does not write (NaN, a function): nil when
+-- even that fails.
+local function put(self, t, event)
+  local pending = self.buf:object(t, event)
+  if not pending then return put_cjson(self, t, event) end
+  added(self, pending)
   return true
 end
 
@@ -150,12 +154,13 @@ function Log:started(f, extra)
   local more = start_more
   more.host = M.HOST
   if extra then for k, v in pairs(extra) do more[k] = v end end
-  if not self.buf:object(f, "start", START_KEYS, more) then   -- an extra value JSON cannot hold
+  local pending = self.buf:object(f, "start", START_KEYS, more)
+  if pending then
+    added(self, pending)
+  else                                     -- an extra value core.jsonl cannot write
     local row = { id = f.id, name = f.name, attempt = f.attempt, start = f.start, pid = f.pid }
     for k, x in pairs(more) do row[k] = x end
-    put(self, row, "start")
-  else
-    added(self, #self.buf)
+    if not put_cjson(self, row, "start") then put(self, {}, "start") end   -- a line still
   end
   if extra then for k in pairs(extra) do more[k] = nil end end
 end
@@ -164,12 +169,12 @@ end
 function Log:event(row)
   local kind = row.event
   if type(kind) ~= "string" or kind:find('[%c"\\]') then
-    put(self, row)
+    if not put(self, row) then put(self, {}) end
     return
   end
   local copy = {}
   for k, v in pairs(row) do if k ~= "event" then copy[k] = v end end
-  put(self, copy, kind)
+  if not put(self, copy, kind) then put(self, {}, kind) end
 end
 
 function Log:close()

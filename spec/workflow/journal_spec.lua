@@ -119,4 +119,19 @@ describe("a workflow's journal", function()
     assert.are.same({ three = { 1, 2, 3 }, one = { "x" }, none = false, odd = false,
                       after = { cjson.null, 5 } }, got)
   end)
+
+  it("keeps an event's line when a value of it JSON cannot hold: the event without it", function()
+    local d = H.tmpdir()
+    local log = assert(joblog.open(d .. "/j.jsonl"))
+    log:started({ id = 1, name = "a", attempt = 1, start = 2.5, pid = 9 }, { hash = "h" })
+    log:started({ id = 2, name = "b", attempt = 1, start = 2.5, pid = 9 }, { odd = print })
+    log:event { event = "run", total = 0 / 0 }
+    log:close()
+    local lines = H.lines(d .. "/j.jsonl")
+    assert.are.same({ event = "start", id = 1, name = "a", attempt = 1, start = 2.5, pid = 9,
+                      hash = "h", host = joblog.HOST }, cjson.decode(lines[1]))
+    assert.are.equal('{"event":"start"}', lines[2])
+    assert.are.equal('{"event":"run"}', lines[3])
+    assert.are.equal(3, #lines)
+  end)
 end)
