@@ -37,6 +37,17 @@ describe("wf:each", function()
     assert.is_true(report.records.join.start >= last_end - 0.01)
   end)
 
+  it("gives the fan-in its values when the workflow was planned before it runs", function()
+    -- plan() checks the graph, run() checks it again: the group must still be known as one
+    local wf = corral.workflow { jobs = 2 }
+    wf:each("sq", { 1, 2, 3 }, function(x) return { fn = function(v) return v * v end, args = { x } } end)
+    wf:job("sum", { fn = function(vs) return vs[1] + vs[2] + vs[3] end, after = { "sq" } })
+    assert.are.equal(4, #wf:plan())
+    local report = wf:run()
+    assert.is_true(report.ok)
+    assert.are.equal(14, report.records.sum.values[1])
+  end)
+
   it("names members name[i] or spec.name; after names a group or one member", function()
     local d = H.tmpdir()
     local wf = corral.workflow { jobs = 2 }

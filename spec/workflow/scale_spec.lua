@@ -78,6 +78,25 @@ describe("a workflow of 100000 jobs", function()
     assert.are.equal(2 * (N + 1) + 2, n)   -- a start line and a record per job, a run event each time
   end)
 
+  it("keeps a job in about a third of a kilobyte, and its record in about two thirds more", function()
+    -- docs/api.md (wf:run) states the memory a job costs; the names and the one spec are the
+    -- script's, made before counting. A job's table is eight slots (sixteen would be 0.5 KB).
+    local n = 10000
+    local names, spec = {}, { fn = function() end }
+    for i = 1, n do names[i] = "j" .. i end
+    local function kb() collectgarbage(); collectgarbage(); return collectgarbage("count") end
+    local k0 = kb()
+    local wf = corral.workflow { jobs = 2 }
+    for i = 1, n do wf:job(names[i], spec) end
+    local k1 = kb()
+    local report = wf:run()
+    local k2 = kb()
+    assert.is_true(report.ok)
+    local defined, ran = (k1 - k0) * 1024 / n, (k2 - k1) * 1024 / n
+    assert(defined < 400, ("a job defined takes %.0f bytes"):format(defined))
+    assert(ran < 700, ("a job's record takes %.0f bytes"):format(ran))
+  end)
+
   it("checks a chain of 100000 and skips all of it after its first job fails, without recursion", function()
     local d = H.tmpdir()
     local t0 = os.clock()

@@ -68,7 +68,7 @@ function M.define(job, spec, fname)
   job.outputs = paths(spec, "outputs", job.name, fname)
   if job.outputs and not job.outputs[1] then job.outputs = nil end
   job.keep_partial = spec.keep_partial
-  job.own_after = job.declared
+  job.own_after = job.after            -- the names as written (link adds the implied ones)
   return true
 end
 

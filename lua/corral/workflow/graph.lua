@@ -32,10 +32,11 @@ local function cycle_from(jobs, left, start)
   return table.concat(names, " -> ")
 end
 
--- A job's `after` as run: its `declared` names with each group (wf:each) replaced by the
+-- A job's `after` as run: its `declared` names (kept only when they differ from `after`:
+-- files added some, or a group is among them) with each group (wf:each) replaced by the
 -- group's members; `gathers` lists those groups' member lists, in the order they are named.
 local function expand(job, groups)
-  local declared = job.declared
+  local declared = job.declared or job.after
   local after, gathers = declared, nil
   for i = 1, #declared do
     local members = groups[declared[i]]
@@ -49,18 +50,21 @@ local function expand(job, groups)
       after[#after + 1] = declared[i]
     end
   end
+  if gathers then job.declared = declared end   -- for the next check (plan, then run)
   job.after, job.gathers = after, gathers
 end
 
 -- check(jobs, order, groups) -> the jobs in a topological order. jobs by name, order the
--- definition list, groups the each() groups by name (member names in item order). Errors are
--- raised at the script's line (corral.errors.raise).
+-- definition list (order[i].index == i), groups the each() groups by name (member names in
+-- item order). Errors are raised at the script's line (corral.errors.raise).
 function M.check(jobs, order, groups)
   for _, job in ipairs(order) do
     job.dependents = nil                 -- made for the jobs that have some: most have none
-    if job.declared then expand(job, groups or {}) end
+    if job.declared or job.after[1] then expand(job, groups or EMPTY) end
   end
-  -- in-degrees on the jobs themselves (job.indeg), not in a table keyed by 100 000 jobs.
+  -- in-degrees by the jobs' index, in an array: not a table keyed by 100 000 jobs, nor a
+  -- ninth field on every job.
+  local indeg = {}
   -- A job's first dependent is one list { job } shared by every job it is the first dependent
   -- of (a gather after 100 000 jobs: one list, not 100 000), copied when a second one comes.
   -- (a list of one may be shared, a longer one is its job's own)
@@ -82,27 +86,27 @@ function M.check(jobs, order, groups)
         ds[#ds + 1] = job
       end
     end
-    job.indeg = #after
+    indeg[job.index] = #after
   end
   -- Kahn: peel the jobs whose dependencies are all peeled; whatever stays is on or behind a cycle.
   local queue, n = {}, 0
   for _, job in ipairs(order) do
-    if job.indeg == 0 then n = n + 1; queue[n] = job end
+    if indeg[job.index] == 0 then n = n + 1; queue[n] = job end
   end
   local i = 1
   while i <= n do
     local ds = queue[i].dependents or EMPTY
     for k = 1, #ds do
       local d = ds[k]
-      local left = d.indeg - 1
-      d.indeg = left
+      local left = indeg[d.index] - 1
+      indeg[d.index] = left
       if left == 0 then n = n + 1; queue[n] = d end
     end
     i = i + 1
   end
   if n == #order then return queue end   -- a topological order
   local left = {}
-  for _, job in ipairs(order) do if job.indeg > 0 then left[job] = true end end
+  for _, job in ipairs(order) do if indeg[job.index] > 0 then left[job] = true end end
   for _, job in ipairs(order) do
     if left[job] then errors.raise("workflow: dependency cycle: " .. cycle_from(jobs, left, job)) end
   end

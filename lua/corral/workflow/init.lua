@@ -168,12 +168,17 @@ local function define(self, name, spec, fname)
     end
   end
   local kind = spec.cmd and "exec" or spec.shell and "shell" or "lua"
-  -- every field a run sets named here: the table is allocated once, at its size
-  local job = { name = name, spec = spec, kind = kind, after = after, declared = after,
-                hash = hash(spec, kind), index = #self.order + 1, cpus = nil, memory = nil,
-                p = nil, queued = nil, indeg = nil }
+  -- Eight fields, the run's `p` and the graph's `dependents` among them: a table of eight
+  -- slots, not sixteen (a job is the largest thing a workflow keeps per job). What only some
+  -- jobs have comes on top: files (inputs, outputs), a share other than 1 CPU and no memory
+  -- (cpus, memory), `declared` (the names as written, when after names a group or files add
+  -- dependencies) and `gathers`.
+  local job = { name = name, spec = spec, kind = kind, after = after, hash = hash(spec, kind),
+                index = #self.order + 1, p = nil, dependents = nil }
   if files.define(job, spec, fname) then self.files = true end   -- inputs, outputs
-  job.cpus, job.memory = resources.job(self.budget, name, spec, fname)
+  local cpus, memory = resources.job(self.budget, name, spec, fname)
+  if cpus ~= 1 then job.cpus = cpus end
+  if memory ~= 0 then job.memory = memory end
   self.jobs[name] = job
   self.order[#self.order + 1] = job
   return job
@@ -234,8 +239,8 @@ local extra = { hash = nil, after = nil, cpus = nil, memory = nil }
 local function journal_extra(job)
   if not job then return nil end
   -- cpus and memory: what the job held of the budget, for corral report (memory when any)
-  extra.hash, extra.after, extra.cpus = job.hash, job.after[1] and job.after or nil, job.cpus
-  extra.memory = job.memory and job.memory > 0 and job.memory or nil
+  extra.hash, extra.after, extra.cpus = job.hash, job.after[1] and job.after or nil, job.cpus or 1
+  extra.memory = job.memory
   return extra
 end
 local start_extra = { hash = nil }
@@ -418,6 +423,7 @@ function Workflow:run()
   local ended, ehead, etail = {}, 1, 0     -- jobs ended, their dependents not yet looked at
   local done, dhead, dtail = {}, 1, 0      -- futures settled, not yet taken in
   local waiters = {}
+  local wait_on = { waiters }              -- what the run waits on (one list, made once)
   local function on_settle(f)
     dtail = dtail + 1
     done[dtail] = f
@@ -458,8 +464,7 @@ function Workflow:run()
       end
       p = p + 1
     end
-    job.p = p
-    job.queued = true
+    job.p = p                              -- past the end: queued (or started, or ended)
     rtail = rtail + 1
     ready[rtail] = job
   end
@@ -467,7 +472,7 @@ function Workflow:run()
   -- Resumed jobs first: their "ok" stands, nothing new is journalled for them.
   -- Up-to-date jobs (outputs) likewise: a record of their own, not journalled.
   for _, job in ipairs(order) do
-    job.p, job.queued = 1, nil
+    job.p = 1
     local last = prior[job.name]
     local e = entry and entry[job.name]
     if e and e.reason == "up to date" then
@@ -488,7 +493,7 @@ function Workflow:run()
                      pid = core.getpid(), host = joblog.HOST }
   end
   for _, job in ipairs(order) do
-    if not records[job.name] and not job.queued then advance(job) end
+    if not records[job.name] then advance(job) end
   end
 
   while true do
@@ -499,7 +504,7 @@ function Workflow:run()
       ehead = ehead + 1
       local name = job.name
       for _, d in ipairs(job.dependents or EMPTY) do
-        if not d.queued and not records[d.name] and d.after[d.p] == name then advance(d) end
+        if not records[d.name] and d.after[d.p] == name then advance(d) end   -- (queued: p past the end)
       end
     end
     ehead, etail = 1, 0                    -- (see below)
@@ -523,7 +528,7 @@ function Workflow:run()
     if rhead > rtail then rhead, rtail = 1, 0 end   -- (see below)
     if ehead <= etail then goto continue end
     if nrunning == 0 then break end
-    loop.wait_for(any_done, nil, { waiters })
+    loop.wait_for(any_done, nil, wait_on)
     while dhead <= dtail do
       local f = done[dhead]
       done[dhead] = nil
