@@ -54,8 +54,9 @@ function M.new(opts)
     running = {}, nrunning = 0,
     counts = { submitted = 0 },
     idle_waiters = {},
-    next_id = 0,
+    next_id = 0, catching = false,
   }, Pool)
+  self.on_signal = function(sig) return self:_on_signal(sig) end
   self.returns_record = self.kind.returns_record
   self.on_end = function(f, h, values) return self:_ended(f, h, values) end
   self.on_began = function(f, h, at) f.start = at; return self:_began(f, h) end
@@ -79,13 +80,14 @@ local function idle(self) return self.nrunning == 0 and self.npending == 0 end
 -- Signals are caught only while the pool has work, so an idle script keeps its usual Ctrl-C.
 local function update_signals(self)
   if idle(self) then
-    if self.release_signals then
-      self.release_signals()
-      self.release_signals = nil
+    if self.catching then
+      loop.remove_signal_handler(self.on_signal)
+      self.catching = false
     end
     loop.wake_all(self.idle_waiters)
-  elseif self.signals and not self.release_signals then
-    self.release_signals = loop.catch_signals(function(sig) self:_on_signal(sig) end)
+  elseif self.signals and not self.catching then
+    loop.add_signal_handler(self.on_signal)
+    self.catching = true
   end
 end
 
@@ -524,7 +526,7 @@ end
 function Pool:__gc()
   for _, h in pairs(self.running or {}) do h:kill_now() end
   if self.runner and self.runner.kill_now then self.runner.kill_now(self) end
-  if self.release_signals then self.release_signals() end
+  if self.catching then loop.remove_signal_handler(self.on_signal); self.catching = false end
 end
 
 return M

@@ -149,10 +149,13 @@ local function dispatch_signals()
   end
 end
 
--- catch_signals(handler): while at least one handler is registered, INT/TERM/HUP are blocked
--- and delivered to every handler as "INT" | "TERM" | "HUP". Returns a release function.
-function M.catch_signals(handler)
-  if not catching_enabled then return function() end end
+-- add_signal_handler(handler): while at least one handler is registered, INT/TERM/HUP are
+-- blocked and delivered to every handler as "INT" | "TERM" | "HUP". Adding one already there
+-- does nothing. remove_signal_handler(handler) takes it away (nothing when it is not there).
+-- The pair makes no closure: a pool adds and removes its one handler each time it goes busy
+-- and idle (once per task when tasks come one at a time).
+function M.add_signal_handler(handler)
+  if not catching_enabled or sighandlers[handler] then return end
   sighandlers[handler] = true
   sigusers = sigusers + 1
   if sigusers == 1 then
@@ -160,19 +163,24 @@ function M.catch_signals(handler)
     watchers[sigfd] = dispatch_signals
     assert(core.epoll_add(ep, sigfd))
   end
-  local released = false
-  return function()
-    if released then return end
-    released = true
-    sighandlers[handler] = nil
-    sigusers = sigusers - 1
-    if sigusers == 0 then
-      watchers[sigfd] = nil
-      core.epoll_del(ep, sigfd)
-      core.sigrelease(sigfd)
-      sigfd = nil
-    end
+end
+
+function M.remove_signal_handler(handler)
+  if not sighandlers[handler] then return end
+  sighandlers[handler] = nil
+  sigusers = sigusers - 1
+  if sigusers == 0 then
+    watchers[sigfd] = nil
+    core.epoll_del(ep, sigfd)
+    core.sigrelease(sigfd)
+    sigfd = nil
   end
+end
+
+-- catch_signals(handler) -> release: add_signal_handler, and a function that removes it.
+function M.catch_signals(handler)
+  M.add_signal_handler(handler)
+  return function() M.remove_signal_handler(handler) end
 end
 
 -- set_signals(false): the process-wide switch for hosts that keep all signal handling.
