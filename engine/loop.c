@@ -51,15 +51,27 @@ static int l_epoll_del(lua_State *L) {
   return 1;
 }
 
-/* epoll_wait(ep, ms) -> fd, fd, ... of the ready descriptors (none on timeout or EINTR). */
+/* epoll_wait(ep, ms) -> fd, fd, ... of the ready descriptors (none on timeout or EINTR).
+ * epoll_wait(ep, ms, out) -> n: the fds in out[1..n] instead (the loop's one table, reused at
+ * every step rather than a table.pack of the results each time). */
 static int l_epoll_wait(lua_State *L) {
   int ep = checkfd(L, 1);
   int ms = (int)luaL_optinteger(L, 2, -1);
+  int out = !lua_isnoneornil(L, 3);
+  if (out) luaL_checktype(L, 3, LUA_TTABLE);
   struct epoll_event ev[MAXEVENTS];
   int n = epoll_wait(ep, ev, MAXEVENTS, ms);
   if (n < 0) {
-    if (errno == EINTR) return 0;
-    return corral_oserror(L, "epoll_wait");
+    if (errno != EINTR) return corral_oserror(L, "epoll_wait");
+    n = 0;
+  }
+  if (out) {
+    for (int i = 0; i < n; i++) {
+      lua_pushinteger(L, ev[i].data.fd);
+      lua_rawseti(L, 3, i + 1);
+    }
+    lua_pushinteger(L, n);
+    return 1;
   }
   luaL_checkstack(L, n, "too many events");
   for (int i = 0; i < n; i++) lua_pushinteger(L, ev[i].data.fd);

@@ -26,6 +26,31 @@ describe("core.send", function()
   end)
 end)
 
+describe("core.epoll_wait", function()
+  it("puts the ready fds in a given table and returns their count; without one, returns them", function()
+    local ep = assert(core.epoll_create())
+    local r1, w1 = core.pipe()
+    local r2, w2 = core.pipe()
+    assert(core.epoll_add(ep, r1))
+    assert(core.epoll_add(ep, r2))
+    local out = { "stale", "stale", "stale" }
+    assert.are.equal(0, core.epoll_wait(ep, 0, out))         -- nothing ready
+    core.write(w1, "x")
+    core.write(w2, "y")
+    assert.are.equal(2, core.epoll_wait(ep, 0, out))
+    local got = { out[1], out[2] }
+    table.sort(got)
+    local want = { r1, r2 }
+    table.sort(want)
+    assert.are.same(want, got)
+    local fds = { core.epoll_wait(ep, 0) }
+    table.sort(fds)
+    assert.are.same(want, fds)
+    assert.has_error(function() core.epoll_wait(ep, 0, "x") end)
+    for _, fd in ipairs { r1, w1, r2, w2, ep } do core.close(fd) end
+  end)
+end)
+
 describe("core.slots", function()
   it("shares stores with a reader of its fd, through growth", function()
     local s = core.slots(2)

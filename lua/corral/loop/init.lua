@@ -232,6 +232,9 @@ end
 -- submitted after the caller caught the error is written at once, not deferred).
 local not_stepping = setmetatable({}, { __close = function() stepping = false end })
 
+-- The table epoll_wait fills with a step's ready descriptors, reused from step to step; a
+-- step run from inside a callback (a nested one) takes a new one.
+local spare_fds = {}
 function M.step(timeout)
   local _ <close> = not_stepping
   run_pending()
@@ -248,9 +251,11 @@ function M.step(timeout)
       if wait < 0 then wait = 0 end
     end
   end
-  local fds = table.pack(core.epoll_wait(ep, wait))
+  local fds = spare_fds or {}
+  spare_fds = nil
+  local n = assert(core.epoll_wait(ep, wait, fds))
   stepping = true
-  for i = 1, fds.n do
+  for i = 1, n do
     local fd = fds[i]
     if fd == tfd then        -- expired: clear its count; the re-arm below sets the next one
       core.timerfd_set(tfd, nil)
@@ -260,6 +265,7 @@ function M.step(timeout)
       if fn then fn(fd) end
     end
   end
+  spare_fds = fds
   run_timers()
   run_pending()
   arm(next_deadline())
