@@ -5,6 +5,8 @@
 --     pool-fan   N tasks on a lua pool of 2, kept 2 in flight (what a fan-out asks of a pool)
 --     pool-chain N tasks one after another (what a chain asks); both with signals held as
 --                wf:run holds them
+--     pool-keep  pool-fan keeping every task's record, as the workflow's report does (what
+--                holding N records costs a script, apart from any scheduling)
 --     fan        N jobs + one job after all of them, jobs = 2
 --     chain      N jobs, each after the one before, jobs = 2
 --     resume     the fan again, resume = true, on the journal a finished fan left: all resumed
@@ -18,7 +20,7 @@ local mode, n, path = arg[1], math.tointeger(tonumber(arg[2])), arg[3]
 assert(mode and n and n > 0, "usage: workflow.lua MODE N [JOURNAL|DIR]")
 local noop = function() end
 
-local function pool_run(inflight)
+local function pool_run(inflight, keep)
   local p = corral.pool { executor = "lua", size = 2 }
   p:submit(noop):wait()                        -- workers up before the clock starts
   -- INT, TERM and HUP held for the whole run, as wf:run holds them: a pool alone gives them
@@ -27,12 +29,16 @@ local function pool_run(inflight)
   local release = loop.catch_signals(function() end)
   local t0, w0 = os.clock(), loop.now()
   local sent, ended, busy, waiters = 0, 0, 0, {}
-  local function on_end() busy = busy - 1; ended = ended + 1; loop.wake_all(waiters) end
+  local kept = keep and {} or nil
+  local function on_end(f)
+    if kept then kept[#kept + 1] = f.record end
+    busy = busy - 1; ended = ended + 1; loop.wake_all(waiters)
+  end
   while ended < n do
     while busy < inflight and sent < n do
       sent, busy = sent + 1, busy + 1
       local f = p:_submit({ name = "j" .. sent }, noop)
-      if f:done() then on_end() else f:_on_settle(on_end) end
+      if f:done() then on_end(f) else f:_on_settle(on_end) end
     end
     local before = ended
     loop.wait_for(function() return ended > before end, nil, { waiters })
@@ -71,6 +77,7 @@ end
 local cpu, wall, kdef, krun, ok
 if mode == "pool-fan" then cpu, wall, kdef, krun, ok = pool_run(2)
 elseif mode == "pool-chain" then cpu, wall, kdef, krun, ok = pool_run(1)
+elseif mode == "pool-keep" then cpu, wall, kdef, krun, ok = pool_run(2, true)
 elseif mode == "fan" or mode == "chain" or mode == "resume" or mode == "shell"
     or mode == "plan" then
   cpu, wall, kdef, krun, ok = wf_run()
