@@ -98,7 +98,7 @@ local function settle(self, f, record)
   end
   local c = self.counts
   c[record.status] = (c[record.status] or 0) + 1
-  if self.joblog then self.joblog:write(record) end
+  if self.joblog then self.joblog:write(record, nil, f) end   -- (no extra fields; the future)
   f:settle(record)
 end
 
@@ -165,7 +165,7 @@ function Pool:_ended(f, h, values)
   if f.interrupted then r.interrupted = f.interrupted end
   r.stdout, r.stderr = h:output("out"), h:output("err")   -- nil for lua tasks: no key
   if RETRYABLE[status] and f.attempt <= f.retries and not self.stopping then
-    if self.joblog then self.joblog:write(r) end
+    if self.joblog then self.joblog:write(r, nil, f) end
     f.state = "pending"
     f.timed_out = nil
     self.npending = self.npending + 1

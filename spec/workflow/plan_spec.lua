@@ -10,6 +10,21 @@ local function plan_of(wf)
 end
 
 describe("wf:plan", function()
+  it("knows a job that could not start by its definition on the next run", function()
+    -- the record of a command that cannot start is made inside submit: it is journalled with
+    -- the job's hash like any other, so its reason is its status, not "definition changed"
+    local d = H.tmpdir()
+    local function make()
+      local wf = corral.workflow { joblog = d .. "/j.jsonl", resume = true }
+      wf:job("x", { cmd = { d .. "/no-such-program" } })
+      wf:job("y", { shell = "true" })
+      return wf
+    end
+    local report = make():run()
+    assert.are.equal("error", report.records.x.status)
+    assert.are.same({ "x run last run error", "y skip resumed" }, plan_of(make()))
+  end)
+
   it("says what would run and why, before and after a run, and runs nothing", function()
     local d = H.tmpdir()
     local function make(code)

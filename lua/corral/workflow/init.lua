@@ -256,15 +256,19 @@ local function pool_for(self, kind)
     }))
     resources.pool_made(self, p)
     local log = self.log
-    if log or self.files then   -- every attempt goes to the workflow's journal, with the job's hash
+    -- Every attempt goes to the workflow's journal, with the job's hash. The job is found
+    -- from the future among the running ones (a small table) rather than by name among all
+    -- (a large one: a cache miss per look); a command job starts inside submit, before it is
+    -- among the running, hence the second look.
+    if log or self.files then
       p.joblog = {
-        write = function(_, r)
-          local job = self.jobs[r.name]
+        write = function(_, r, _, f)
+          local job = self.running and self.running[f] or self.jobs[r.name]
           if job and job.outputs then files.ended(job, r) end   -- missing outputs, partial ones
           if log then log:write(r, journal_extra(job)) end
         end,
         started = log and function(_, f)
-          local job = self.jobs[f.name]
+          local job = self.running and self.running[f] or self.jobs[f.name]
           start_extra.hash = job and job.hash
           log:started(f, start_extra)
         end,
@@ -412,6 +416,7 @@ function Workflow:run()
   -- (every name again) at each power of two
   local records, list, counts = core.newtable(0, #order), core.newtable(#order, 0), {}
   local running, nrunning = {}, 0          -- future -> job
+  self.running = running
   local stopped                            -- nil | reason no new job starts
   local bar
   if o.progress then
@@ -432,6 +437,7 @@ function Workflow:run()
   local function any_done() return dhead <= dtail end
 
   local function finish(job, r)
+    job.p = 0                              -- ended: no dependency's end moves it (after[0] is nil)
     records[job.name] = r
     list[#list + 1] = r
     etail = etail + 1
@@ -493,7 +499,7 @@ function Workflow:run()
                      pid = core.getpid(), host = joblog.HOST }
   end
   for _, job in ipairs(order) do
-    if not records[job.name] then advance(job) end
+    if job.p ~= 0 then advance(job) end    -- (not resumed, not up to date)
   end
 
   while true do
@@ -504,7 +510,7 @@ function Workflow:run()
       ehead = ehead + 1
       local name = job.name
       for _, d in ipairs(job.dependents or EMPTY) do
-        if not records[d.name] and d.after[d.p] == name then advance(d) end   -- (queued: p past the end)
+        if d.after[d.p] == name then advance(d) end   -- (queued: p past the end; ended: 0)
       end
     end
     ehead, etail = 1, 0                    -- (see below)
@@ -547,7 +553,7 @@ function Workflow:run()
 
   if bar then bar:finish() end
   resources.terminate(self.pools or {})
-  self.pools = nil
+  self.pools, self.running = nil, nil
   if self.log then self.log:close(); self.log = nil end
   if o.keep_order then
     local jobs = self.jobs
