@@ -12,6 +12,24 @@ end)()
 math.randomseed(core.getpid() * 7919 + math.floor(core.time() * 1000) % 1000003)
 
 -- A sleep duration unique to this test, usable as a marker in command lines: "300.0123456".
+-- sigblk() -> this process's blocked signals, as a bit mask (bit n - 1 for signal n).
+function H.sigblk()
+  for line in io.lines("/proc/self/status") do
+    local hex = line:match("^SigBlk:%s*(%x+)")
+    if hex then return tonumber(hex, 16) end
+  end
+end
+
+-- nfds() -> how many descriptors this process has open (the listing's own pipe included,
+-- the same in every count).
+function H.nfds()
+  local ls = io.popen("ls /proc/" .. core.getpid() .. "/fd")
+  local n = 0
+  for _ in ls:lines() do n = n + 1 end
+  ls:close()
+  return n
+end
+
 function H.sleep_marker()
   return ("300.%07d"):format(math.random(0, 9999999))
 end

@@ -3,12 +3,6 @@
 local corral = require "corral"
 local H = require "helpers"
 
-local function sigblk()
-  for line in io.lines("/proc/self/status") do
-    local hex = line:match("^SigBlk:%s*(%x+)")
-    if hex then return tonumber(hex, 16) end
-  end
-end
 local INT_BIT = 1 << (2 - 1)
 
 describe("embedding", function()
@@ -41,14 +35,14 @@ describe("embedding", function()
     local quiet <close> = corral.pool { executor = "exec", size = 1, signals = false }
     local f = quiet:submit { "sleep", m }
     assert.is_true(H.poll(function() return f:status() == "running" end))
-    assert.are.equal(0, sigblk() & INT_BIT)
+    assert.are.equal(0, H.sigblk() & INT_BIT)
     f:cancel(); f:wait()
     local busy <close> = corral.pool { executor = "exec", size = 1 }
     local g = busy:submit { "sleep", m }
     assert.is_true(H.poll(function() return g:status() == "running" end))
-    assert.are.equal(INT_BIT, sigblk() & INT_BIT)
+    assert.are.equal(INT_BIT, H.sigblk() & INT_BIT)
     g:cancel(); g:wait()
-    assert.are.equal(0, sigblk() & INT_BIT)               -- restored once idle
+    assert.are.equal(0, H.sigblk() & INT_BIT)               -- restored once idle
   end)
 end)
 

@@ -135,17 +135,12 @@ describe("lua pool at volume", function()
   -- A worker per task: what maxtasks = 1 churns through must not leak. 300 forked workers, and
   -- the parent's descriptors counted before and after (a leak of even one fd per worker would
   -- show; 2000 tasks used to stand in for that, by running out of fds, at ~50 s a run).
-  local function nfds()
-    local n = 0
-    for _ in io.popen("ls /proc/" .. require("corral.core").getpid() .. "/fd"):lines() do n = n + 1 end
-    return n
-  end
   it("300 tasks with maxtasks = 1 complete, and leave no descriptor behind", function()
     local before
     do
       local pool <close> = corral.pool { executor = "lua", size = 2, maxtasks = 1, start = "fork" }
       pool:submit(function() return 1 end):wait()
-      before = nfds()
+      before = H.nfds()
       local n = 0
       for _, v in pool:imap_unordered(function(x) return x end, (function()
         local t = {}
@@ -153,7 +148,7 @@ describe("lua pool at volume", function()
         return t
       end)()) do n = n + v end
       assert.are.equal(300 * 301 // 2, n)
-      assert.is_true(nfds() <= before, "descriptors: " .. before .. " before, " .. nfds() .. " after")
+      assert.is_true(H.nfds() <= before, "descriptors: " .. before .. " before, " .. H.nfds() .. " after")
     end
   end)
 end)

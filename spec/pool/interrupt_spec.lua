@@ -166,31 +166,20 @@ end
 -- it has work, so an idle script keeps its usual Ctrl-C; busy and idle a hundred times, it
 -- leaves the mask and the descriptors as it found them.
 describe("a pool's signals", function()
-  local function blocked()
-    for line in io.lines("/proc/self/status") do
-      local hex = line:match("^SigBlk:%s*(%x+)")
-      if hex then return tonumber(hex, 16) end
-    end
-  end
-  local function nfds()
-    local n = 0
-    for _ in io.popen("ls /proc/" .. require("corral.core").getpid() .. "/fd"):lines() do n = n + 1 end
-    return n
-  end
   local SIGS = (1 << 1) | (1 << 14) | (1 << 0)     -- INT (2), TERM (15), HUP (1)
 
   it("are caught while it has work and given back each time it is idle", function()
     local corral = require "corral"
     local p <close> = corral.pool { executor = "lua", size = 1 }
     p:submit(function() end):wait()                  -- its worker started: its fds are there
-    local mask0, fds0 = blocked(), nfds()
+    local mask0, fds0 = H.sigblk(), H.nfds()
     assert.are.equal(0, mask0 & SIGS)
     for _ = 1, 100 do
       local f = p:submit(function() end)
-      assert.are.equal(SIGS, blocked() & SIGS)       -- busy: blocked, read from the signalfd
+      assert.are.equal(SIGS, H.sigblk() & SIGS)       -- busy: blocked, read from the signalfd
       f:wait()
-      assert.are.equal(mask0, blocked())             -- idle: as before
+      assert.are.equal(mask0, H.sigblk())             -- idle: as before
     end
-    assert.are.equal(fds0, nfds())                   -- no signalfd left behind
+    assert.are.equal(fds0, H.nfds())                   -- no signalfd left behind
   end)
 end)
