@@ -11,7 +11,6 @@ end)()
 
 math.randomseed(core.getpid() * 7919 + math.floor(core.time() * 1000) % 1000003)
 
--- A sleep duration unique to this test, usable as a marker in command lines: "300.0123456".
 -- sigblk() -> this process's blocked signals, as a bit mask (bit n - 1 for signal n).
 function H.sigblk()
   for line in io.lines("/proc/self/status") do
@@ -30,6 +29,7 @@ function H.nfds()
   return n
 end
 
+-- A sleep duration unique to this test, usable as a marker in command lines: "300.0123456".
 function H.sleep_marker()
   return ("300.%07d"):format(math.random(0, 9999999))
 end
