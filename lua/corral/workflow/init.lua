@@ -239,8 +239,9 @@ local extra = { hash = nil, after = nil, cpus = nil, memory = nil }
 local function journal_extra(job)
   if not job then return nil end
   -- cpus and memory: what the job held of the budget, for corral report (memory when any)
-  extra.hash, extra.after, extra.cpus = job.hash, job.after[1] and job.after or nil, job.cpus or 1
-  extra.memory = job.memory
+  local cpus, memory = resources.share(job)
+  extra.hash, extra.after, extra.cpus = job.hash, job.after[1] and job.after or nil, cpus
+  extra.memory = memory > 0 and memory or nil
   return extra
 end
 local start_extra = { hash = nil }
@@ -260,15 +261,16 @@ local function pool_for(self, kind)
     -- from the future among the running ones (a small table) rather than by name among all
     -- (a large one: a cache miss per look); a command job starts inside submit, before it is
     -- among the running, hence the second look.
+    local function job_of(f, name) return self.running and self.running[f] or self.jobs[name] end
     if log or self.files then
       p.joblog = {
         write = function(_, r, _, f)
-          local job = self.running and self.running[f] or self.jobs[r.name]
+          local job = job_of(f, r.name)
           if job and job.outputs then files.ended(job, r) end   -- missing outputs, partial ones
           if log then log:write(r, journal_extra(job)) end
         end,
         started = log and function(_, f)
-          local job = self.running and self.running[f] or self.jobs[f.name]
+          local job = job_of(f, f.name)
           start_extra.hash = job and job.hash
           log:started(f, start_extra)
         end,

@@ -119,17 +119,22 @@ function M.use(budget)
   return setmetatable({ cpus = budget.cpus, memory = budget.memory or math.huge, ucpus = 0, umemory = 0 }, Use)
 end
 
+-- share(job) -> cpus, memory the job holds: a job keeps them only when they are not the
+-- defaults, 1 CPU and no memory (its table stays at eight slots: see the workflow's define).
+function M.share(job) return job.cpus or 1, job.memory or 0 end
+local share = M.share
+
 -- take(job) -> true when the job fits beside the running ones (and is now counted), else false.
--- (a job without cpus holds 1 CPU, without memory none: see the workflow's define)
 function Use:take(job)
-  local c, m = job.cpus or 1, job.memory or 0
+  local c, m = share(job)
   if self.ucpus + c > self.cpus or self.umemory + m > self.memory then return false end
   self.ucpus, self.umemory = self.ucpus + c, self.umemory + m
   return true
 end
 
 function Use:give(job)
-  self.ucpus, self.umemory = self.ucpus - (job.cpus or 1), self.umemory - (job.memory or 0)
+  local c, m = share(job)
+  self.ucpus, self.umemory = self.ucpus - c, self.umemory - m
 end
 
 -- Where a job's share goes --------------------------------------------------------------------
@@ -170,9 +175,10 @@ end
 -- task_options(wf, job, o) -> the pool kind to run the job on, and its task when that differs
 -- from the job's own; o (the task's options) gets cpus and limits.memory where they apply.
 function M.task_options(wf, job, o)
-  local kind, mem = job.kind, job.memory or 0
+  local kind = job.kind
+  local cpus, mem = share(job)
   if on_slurm(wf) then
-    o.cpus = job.cpus or 1
+    o.cpus = cpus
     -- steps: srun --mem; agents: the workflow's accounting only (an agent's step holds its node)
     if mem > 0 and kind ~= "lua" and not agents(wf) then o.limits = { memory = mem } end
     if kind == "shell" then return "exec", { "/bin/sh", "-c", job.spec.shell } end
